@@ -1,0 +1,234 @@
+// tapegrad internals shared by the op files: the node behind a Tensor, the tape's record, the
+// context a backward closure sees, dtype dispatch, and the broadcasting helpers. Included only by
+// .cpp files (never installed): this is where the xtensor-heavy machinery may live.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <fmt/format.h>
+#include <xtensor/xarray.hpp>
+#include <xtensor/xstrided_view.hpp>
+#include <xtensor/xtensor.hpp>
+
+#include "../tape.hpp"
+#include "../tensor.hpp"
+
+namespace tapegrad::detail {
+
+struct Node {
+    Array value;
+    Array grad;
+    bool has_grad = false;
+    bool requires_grad = false;
+    bool retain = false;        // keep the gradient of a non-leaf after backward
+    std::uint64_t version = 0;  // bumped by in-place changes of value
+    std::string name;
+    std::weak_ptr<TapeState> tape;  // the tape that produced this value; empty for leaves
+    bool recorded = false;          // produced by a recorded op (so: not a leaf)
+};
+
+class BackwardCtx;
+using BackwardFn = std::function<void(BackwardCtx&)>;
+
+struct Entry {
+    const char* op;  // static string naming the op
+    std::vector<std::shared_ptr<Node>> inputs;
+    std::vector<std::uint64_t> versions;  // input versions when recorded
+    std::shared_ptr<Node> output;
+    std::uint64_t output_version = 0;
+    BackwardFn backward;
+};
+
+struct TapeState {
+    std::vector<Entry> entries;
+    bool consumed = false;
+};
+
+template <class T>
+inline const xt::xarray<T>& get(const Array& a) {
+    return std::get<xt::xarray<T>>(a);
+}
+template <class T>
+inline xt::xarray<T>& get(Array& a) {
+    return std::get<xt::xarray<T>>(a);
+}
+
+inline Shape shape_of(const Array& a) {
+    return std::visit([](const auto& x) { return Shape(x.shape().begin(), x.shape().end()); }, a);
+}
+template <class S>
+inline Shape to_shape(const S& s) {
+    return Shape(s.begin(), s.end());
+}
+
+template <class A, class B>
+inline bool shapes_equal(const A& a, const B& b) {
+    if (a.size() != b.size()) return false;
+    for (std::size_t i = 0; i < a.size(); ++i)
+        if (a[i] != b[i]) return false;
+    return true;
+}
+
+// Accumulate g into a node's gradient: the single place where gradients are added (backward
+// always accumulates). The gradient's shape must equal the value's: a mismatch is a bug in an op.
+template <class T, class E>
+void accumulate_into(const char* op, Node& n, E&& g) {
+    const auto& v = get<T>(n.value);
+    if (!shapes_equal(g.shape(), v.shape()))
+        throw std::logic_error(fmt::format("tapegrad internal error: {} produced a gradient of shape {} "
+                                           "for a value of shape {}",
+                                           op, shape_str(to_shape(g.shape())), shape_str(to_shape(v.shape()))));
+    if (!n.has_grad) {
+        n.grad = xt::xarray<T>(std::forward<E>(g));
+        n.has_grad = true;
+    } else {
+        auto& acc = get<T>(n.grad);
+        acc += g;
+    }
+}
+
+// Reductions written as plain loops: xtensor 0.24's reducers (xt::sum and friends) crash when
+// compiled as C++20 with g++, so tapegrad never calls them.
+template <class T>
+xt::xarray<T> sum_axis(const xt::xarray<T>& x, std::size_t axis);  // keeps the axis (size 1)
+template <class T>
+T sum_all(const xt::xarray<T>& x);  // accumulated in double
+
+// Sum a broadcast gradient back to the shape of the input that was broadcast.
+template <class T>
+xt::xarray<T> sum_to(const xt::xarray<T>& g, const Shape& target);
+
+class BackwardCtx {
+public:
+    explicit BackwardCtx(Entry& e) : e_(e) {}
+    template <class T>
+    const xt::xarray<T>& grad_out() const {
+        return get<T>(e_.output->grad);
+    }
+    template <class T>
+    const xt::xarray<T>& in(std::size_t i) const {
+        return get<T>(e_.inputs[i]->value);
+    }
+    template <class T>
+    const xt::xarray<T>& out() const {
+        return get<T>(e_.output->value);
+    }
+    std::size_t num_inputs() const { return e_.inputs.size(); }
+    const Array& in_array(std::size_t i) const { return e_.inputs[i]->value; }
+    const Array& out_array() const { return e_.output->value; }
+    const Array& grad_out_array() const { return e_.output->grad; }
+    // Whether input i wants a gradient (skip the work when not).
+    bool needs(std::size_t i) const { return e_.inputs[i]->requires_grad; }
+    template <class T, class E>
+    void accumulate(std::size_t i, E&& g) {
+        if (needs(i)) accumulate_into<T>(e_.op, *e_.inputs[i], std::forward<E>(g));
+    }
+    // For broadcasting ops: g has the broadcast output's shape; it is summed back to input i's shape
+    // when the input was broadcast, and accumulated as it is otherwise.
+    template <class T, class E>
+    void accumulate_sum_to(std::size_t i, E&& g) {
+        if (!needs(i)) return;
+        const auto& v = in<T>(i);
+        if (shapes_equal(g.shape(), v.shape())) {
+            accumulate<T>(i, std::forward<E>(g));
+        } else {
+            const xt::xarray<T> full = std::forward<E>(g);
+            accumulate<T>(i, sum_to<T>(full, to_shape(v.shape())));
+        }
+    }
+    // Input i's gradient buffer, zero-filled on first use, for ops that add into a part of it
+    // (selecting one time step must not materialise a full-size gradient per step).
+    template <class T>
+    xt::xarray<T>& grad_buffer(std::size_t i) {
+        Node& n = *e_.inputs[i];
+        if (!n.has_grad) {
+            n.grad = xt::xarray<T>(xt::zeros<T>(get<T>(n.value).shape()));
+            n.has_grad = true;
+        }
+        return get<T>(n.grad);
+    }
+    // Input i's gradient buffer for a GEMM to write into: sets beta to 0 when the buffer is new
+    // (uninitialised, overwritten) and 1 when it already holds a gradient (accumulated into).
+    template <class T>
+    xt::xarray<T>& grad_for_gemm(std::size_t i, T& beta) {
+        Node& n = *e_.inputs[i];
+        if (!n.has_grad) {
+            n.grad = xt::xarray<T>::from_shape(get<T>(n.value).shape());
+            n.has_grad = true;
+            beta = T(0);
+        } else {
+            beta = T(1);
+        }
+        return get<T>(n.grad);
+    }
+    const char* op() const { return e_.op; }
+
+private:
+    Entry& e_;
+};
+
+// ---- dtype dispatch ---------------------------------------------------------------------------
+// f is a generic lambda [&]<class T>(T) {...}; called with float{} or double{}.
+template <class F>
+decltype(auto) dispatch(DType dt, F&& f) {
+    if (dt == DType::f64) return f(double{});
+    return f(float{});
+}
+
+// ---- checks -----------------------------------------------------------------------------------
+void check_defined(const char* op, const Tensor& t, const char* what = "input");
+void check_same_dtype(const char* op, const Tensor& a, const Tensor& b);
+// NumPy broadcasting of two shapes, or a ShapeError naming op and both shapes.
+Shape broadcast_shapes(const char* op, const Shape& a, const Shape& b);
+// Resolve a possibly negative axis against a rank, or a ShapeError naming op and shape.
+std::size_t norm_axis(const char* op, long axis, const Shape& shape, std::size_t rank_extra = 0);
+
+
+// A strided-view selector: all() on every axis but `axis`, which gets `s`.
+template <class S>
+xt::xstrided_slice_vector slice_on(std::size_t rank, std::size_t axis, S s) {
+    xt::xstrided_slice_vector sv(rank, xt::all());
+    sv[axis] = s;
+    return sv;
+}
+
+// ---- recording --------------------------------------------------------------------------------
+// Whether an op with these inputs is recorded now; throws if an input's producing tape has ended.
+bool should_record(const char* op, std::initializer_list<const Tensor*> inputs);
+bool should_record(const char* op, const std::vector<Tensor>& inputs);
+
+// Wrap an op's result. When recording, append an entry with the backward closure `fn`
+// (a callable taking BackwardCtx&); otherwise fn is dropped unconstructed.
+Tensor make_output(const char* op, Array value, std::vector<std::shared_ptr<Node>> inputs, bool record,
+                   BackwardFn fn);
+
+template <class T, class F>
+Tensor result(const char* op, xt::xarray<T>&& value, std::initializer_list<const Tensor*> inputs, F&& fn) {
+    const bool rec = should_record(op, inputs);
+    std::vector<std::shared_ptr<Node>> nodes;
+    if (rec) {
+        nodes.reserve(inputs.size());
+        for (const Tensor* t : inputs) nodes.push_back(t->node());
+    }
+    return make_output(op, Array(std::move(value)), std::move(nodes), rec,
+                       rec ? BackwardFn(std::forward<F>(fn)) : BackwardFn());
+}
+
+template <class T, class F>
+Tensor result(const char* op, xt::xarray<T>&& value, const std::vector<Tensor>& inputs, F&& fn) {
+    const bool rec = should_record(op, inputs);
+    std::vector<std::shared_ptr<Node>> nodes;
+    if (rec) {
+        nodes.reserve(inputs.size());
+        for (const Tensor& t : inputs) nodes.push_back(t.node());
+    }
+    return make_output(op, Array(std::move(value)), std::move(nodes), rec,
+                       rec ? BackwardFn(std::forward<F>(fn)) : BackwardFn());
+}
+
+}  // namespace tapegrad::detail

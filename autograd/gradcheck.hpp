@@ -1,0 +1,54 @@
+// tapegrad: gradient checking, a library feature. Compares the tape's gradients of a function of
+// float64 tensors with central finite differences, and on failure names the input, the element,
+// the analytic and numeric values and the worst error. Usable directly in REQUIRE(gradcheck(...)).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <iosfwd>
+#include <string>
+#include <vector>
+
+#include "tensor.hpp"
+
+namespace tapegrad {
+
+struct GradcheckOptions {
+    enum class Mode {
+        full,              // the whole Jacobian, element by element (small inputs)
+        random_direction,  // directional derivatives along random directions (large inputs, long unrolls)
+    };
+    Mode mode = Mode::full;
+    double eps = 1e-6;   // central-difference step
+    double atol = 1e-5;  // |analytic - numeric| <= atol + rtol * |numeric|
+    double rtol = 1e-3;
+    int directions = 3;       // random_direction: directions tried per input
+    std::uint64_t seed = 0;   // random_direction: generator seed
+    // Names for the inputs in failure messages; defaults to each tensor's name(), else "input i".
+    std::vector<std::string> names;
+};
+
+struct GradcheckResult {
+    bool ok = true;
+    std::string message;  // what failed and where; "gradcheck passed: ..." otherwise
+    // On failure: which input and element, both values. element is empty in random_direction mode.
+    std::string input;
+    std::size_t input_index = 0;
+    Shape element;
+    Shape output_element;  // full mode: the output element whose row of the Jacobian disagrees
+    double analytic = 0.0;
+    double numeric = 0.0;
+    double worst_error = 0.0;  // max over all compared entries of |analytic - numeric|
+    std::size_t compared = 0;  // Jacobian entries (full) or directional derivatives (random) compared
+    explicit operator bool() const { return ok; }
+};
+std::ostream& operator<<(std::ostream& os, const GradcheckResult& r);
+
+using GradcheckFn = std::function<Tensor(const std::vector<Tensor>&)>;
+
+// f maps the inputs to a tensor of any shape. The inputs are copied into fresh float64 leaves that
+// require grad; f runs on its own tape (and under NoGrad for the finite differences), so the
+// caller's tensors and tapes are untouched. float32 inputs are refused with a ValueError.
+GradcheckResult gradcheck(const GradcheckFn& f, const std::vector<Tensor>& inputs, GradcheckOptions options = {});
+
+}  // namespace tapegrad

@@ -1,0 +1,284 @@
+// tapegrad: the tape engine (recording, the reverse sweep) and the checks every op shares.
+#include "tape.hpp"
+
+#include <algorithm>
+#include <unordered_map>
+
+#include <xtensor/xbuilder.hpp>
+
+#include "detail/op.hpp"
+
+namespace tapegrad {
+
+using detail::Entry;
+using detail::Node;
+using detail::TapeState;
+
+namespace {
+thread_local std::vector<Tape*> t_tapes;  // innermost last
+thread_local int t_nograd = 0;
+}  // namespace
+
+Tape::Tape() : state_(std::make_shared<TapeState>()) { t_tapes.push_back(this); }
+Tape::~Tape() {
+    auto it = std::find(t_tapes.begin(), t_tapes.end(), this);
+    if (it != t_tapes.end()) t_tapes.erase(it);
+}
+Tape* Tape::active() { return t_tapes.empty() ? nullptr : t_tapes.back(); }
+std::size_t Tape::size() const { return state_->entries.size(); }
+bool Tape::consumed() const { return state_->consumed; }
+void Tape::clear() {
+    state_->entries.clear();
+    state_->entries.shrink_to_fit();
+    state_->consumed = false;
+}
+
+NoGrad::NoGrad() { ++t_nograd; }
+NoGrad::~NoGrad() { --t_nograd; }
+bool is_recording() { return t_nograd == 0 && !t_tapes.empty(); }
+
+namespace detail {
+
+void run_backward(TapeState* st, const Tensor& root, const Tensor& grad_output, bool retain) {
+    check_defined("backward", root, "root");
+    Node& r = *root.node();
+    if (!r.requires_grad)
+        throw UsageError(fmt::format("backward: the root (shape {}) does not require grad: no input of the "
+                                     "ops that produced it requires grad, or they ran with no tape active",
+                                     shape_str(root.shape())));
+    if (st && st->consumed)
+        throw UsageError("backward: this tape's record was already released by an earlier backward; pass "
+                         "BackwardOptions{.retain_graph = true} to the earlier call to run backward twice");
+    Tensor seed;
+    if (!grad_output.defined()) {
+        if (root.numel() != 1)
+            throw UsageError(fmt::format("backward: the root has shape {} ({} elements); backward of a "
+                                         "non-scalar needs an explicit grad_output of that shape",
+                                         shape_str(root.shape()), root.numel()));
+        seed = ones(root.shape(), root.dtype());
+    } else {
+        if (grad_output.shape() != root.shape())
+            throw ShapeError(fmt::format("backward: grad_output has shape {} but the root has shape {}",
+                                         shape_str(grad_output.shape()), shape_str(root.shape())));
+        check_same_dtype("backward", root, grad_output);
+        seed = grad_output;
+    }
+
+    // Gradients already retained on intermediates are set aside, so that this sweep propagates only
+    // its own contribution, and added back afterwards.
+    std::unordered_map<Node*, Array> stash;
+    if (st)
+        for (Entry& e : st->entries)
+            if (e.output->retain && e.output->has_grad) {
+                stash.emplace(e.output.get(), std::move(e.output->grad));
+                e.output->has_grad = false;
+            }
+
+    dispatch(root.dtype(), [&]<class T>(T) { accumulate_into<T>("backward", r, seed.value<T>()); });
+    if (!st) return;  // the root is a leaf: nothing to propagate
+
+    for (std::size_t i = st->entries.size(); i-- > 0;) {
+        Entry& e = st->entries[i];
+        Node& out = *e.output;
+        if (!out.has_grad) continue;
+        for (std::size_t k = 0; k < e.inputs.size(); ++k)
+            if (e.inputs[k]->version != e.versions[k])
+                throw UsageError(fmt::format("backward: input {} of '{}' (tape entry {}) was modified in place "
+                                             "after it was recorded; its backward needs the original value",
+                                             k, e.op, i));
+        if (out.version != e.output_version)
+            throw UsageError(fmt::format("backward: the output of '{}' (tape entry {}) was modified in place "
+                                         "after it was recorded",
+                                         e.op, i));
+        BackwardCtx ctx(e);
+        e.backward(ctx);
+        if (!out.retain) {
+            out.grad = Array();
+            out.has_grad = false;
+        }
+    }
+    for (auto& [node, g] : stash)
+        std::visit([&](auto& arr) {
+            using T = typename std::decay_t<decltype(arr)>::value_type;
+            accumulate_into<T>("backward", *node, arr);
+        }, g);
+    if (!retain) {
+        st->entries.clear();
+        st->entries.shrink_to_fit();
+        st->consumed = true;
+    }
+}
+
+}  // namespace detail
+
+void Tape::backward(const Tensor& root, BackwardOptions options) {
+    backward(root, Tensor(), options);
+}
+void Tape::backward(const Tensor& root, const Tensor& grad_output, BackwardOptions options) {
+    detail::check_defined("backward", root, "root");
+    const Node& r = *root.node();
+    if (r.recorded && r.tape.lock() != state_)
+        throw UsageError("backward: the root was recorded on a different tape than the one asked to run backward");
+    detail::run_backward(r.recorded ? state_.get() : nullptr, root, grad_output, options.retain_graph);
+}
+
+void Tensor::backward() const { backward(Tensor()); }
+void Tensor::backward(const Tensor& grad_output) const {
+    detail::check_defined("backward", *this, "root");
+    const Node& n = *node();
+    if (!n.recorded) {
+        detail::run_backward(nullptr, *this, grad_output, false);
+        return;
+    }
+    auto st = n.tape.lock();
+    if (!st)
+        throw UsageError("backward: the tape that recorded this tensor no longer exists (it went out of scope); "
+                         "call backward while the Tape is alive");
+    detail::run_backward(st.get(), *this, grad_output, false);
+}
+
+// ---- recording ----------------------------------------------------------------------------------
+namespace detail {
+
+namespace {
+template <class Range>
+bool should_record_impl(const char* op, const Range& inputs) {
+    std::size_t k = 0;
+    for (const Tensor* t : inputs) check_defined(op, *t, "input");
+    if (!is_recording()) return false;
+    bool any = false;
+    for (const Tensor* t : inputs) {
+        const Node& n = *t->node();
+        if (n.requires_grad) any = true;
+        if (n.recorded) {
+            auto st = n.tape.lock();
+            if (!st)
+                throw UsageError(fmt::format(
+                    "{}: input {} (shape {}) was recorded on a tape that no longer exists, so no gradient can flow "
+                    "through it; call detach() on it to use its value as a constant",
+                    op, k, shape_str(t->shape())));
+            if (st->consumed)
+                throw UsageError(fmt::format(
+                    "{}: input {} (shape {}) was recorded on a tape whose record an earlier backward released; "
+                    "call detach() on it to carry its value forward (as in truncated BPTT)",
+                    op, k, shape_str(t->shape())));
+        }
+        ++k;
+    }
+    return any;
+}
+}  // namespace
+
+bool should_record(const char* op, std::initializer_list<const Tensor*> inputs) {
+    return should_record_impl(op, inputs);
+}
+bool should_record(const char* op, const std::vector<Tensor>& inputs) {
+    std::vector<const Tensor*> ptrs;
+    ptrs.reserve(inputs.size());
+    for (const Tensor& t : inputs) ptrs.push_back(&t);
+    return should_record_impl(op, ptrs);
+}
+
+Tensor make_output(const char* op, Array value, std::vector<std::shared_ptr<Node>> inputs, bool record,
+                   BackwardFn fn) {
+    auto out = std::make_shared<Node>();
+    out->value = std::move(value);
+    if (record) {
+        Tape* tape = Tape::active();
+        out->requires_grad = true;
+        out->recorded = true;
+        out->tape = tape->state();
+        Entry e{op, std::move(inputs), {}, out, 0, std::move(fn)};
+        e.versions.reserve(e.inputs.size());
+        for (const auto& n : e.inputs) e.versions.push_back(n->version);
+        auto& entries = tape->state()->entries;
+        entries.push_back(std::move(e));
+        tape->state()->consumed = false;
+    }
+    return Tensor(std::move(out));
+}
+
+// ---- checks -------------------------------------------------------------------------------------
+void check_defined(const char* op, const Tensor& t, const char* what) {
+    if (!t.defined()) throw UsageError(fmt::format("{}: {} is an undefined (default-constructed) tensor", op, what));
+}
+
+void check_same_dtype(const char* op, const Tensor& a, const Tensor& b) {
+    if (a.dtype() != b.dtype())
+        throw DTypeError(fmt::format("{}: dtypes differ: {} {} and {} {}; convert one with .to()", op,
+                                     shape_str(a.shape()), dtype_name(a.dtype()), shape_str(b.shape()),
+                                     dtype_name(b.dtype())));
+}
+
+Shape broadcast_shapes(const char* op, const Shape& a, const Shape& b) {
+    const std::size_t n = std::max(a.size(), b.size());
+    Shape out(n);
+    for (std::size_t i = 0; i < n; ++i) {
+        const std::size_t da = i < n - a.size() ? 1 : a[i - (n - a.size())];
+        const std::size_t db = i < n - b.size() ? 1 : b[i - (n - b.size())];
+        if (da != db && da != 1 && db != 1)
+            throw ShapeError(fmt::format("{}: shapes {} and {} cannot be broadcast together (axis {} from the end: "
+                                         "{} vs {})",
+                                         op, shape_str(a), shape_str(b), n - i, da, db));
+        out[i] = da == 1 ? db : da;
+    }
+    return out;
+}
+
+std::size_t norm_axis(const char* op, long axis, const Shape& shape, std::size_t rank_extra) {
+    const long rank = static_cast<long>(shape.size() + rank_extra);
+    const long a = axis < 0 ? axis + rank : axis;
+    if (a < 0 || a >= rank)
+        throw ShapeError(fmt::format("{}: axis {} is out of range for a tensor of shape {} (valid: {} to {})", op,
+                                     axis, shape_str(shape), -rank, rank - 1));
+    return static_cast<std::size_t>(a);
+}
+
+template <class T>
+xt::xarray<T> sum_axis(const xt::xarray<T>& x, std::size_t axis) {
+    const Shape s = to_shape(x.shape());
+    std::size_t outer = 1, inner = 1;
+    for (std::size_t i = 0; i < axis; ++i) outer *= s[i];
+    for (std::size_t i = axis + 1; i < s.size(); ++i) inner *= s[i];
+    const std::size_t n = s[axis];
+    Shape out = s;
+    out[axis] = 1;
+    xt::xarray<T> y = xt::zeros<T>(out);
+    const T* src = x.data();
+    T* dst = y.data();
+    for (std::size_t o = 0; o < outer; ++o)
+        for (std::size_t k = 0; k < n; ++k) {
+            const T* row = src + (o * n + k) * inner;
+            T* acc = dst + o * inner;
+            for (std::size_t i = 0; i < inner; ++i) acc[i] += row[i];
+        }
+    return y;
+}
+
+template <class T>
+T sum_all(const xt::xarray<T>& x) {
+    double acc = 0;
+    const T* p = x.data();
+    for (std::size_t i = 0, n = x.size(); i < n; ++i) acc += static_cast<double>(p[i]);
+    return static_cast<T>(acc);
+}
+
+template <class T>
+xt::xarray<T> sum_to(const xt::xarray<T>& g, const Shape& target) {
+    const std::size_t gd = g.dimension(), td = target.size();
+    if (shapes_equal(g.shape(), target)) return g;
+    xt::xarray<T> s = g;
+    for (std::size_t i = 0; i < gd; ++i)
+        if (i < gd - td || (target[i - (gd - td)] == 1 && g.shape()[i] != 1)) s = sum_axis(s, i);
+    s.reshape(target);
+    return s;
+}
+template xt::xarray<float> sum_axis(const xt::xarray<float>&, std::size_t);
+template xt::xarray<double> sum_axis(const xt::xarray<double>&, std::size_t);
+template float sum_all(const xt::xarray<float>&);
+template double sum_all(const xt::xarray<double>&);
+template xt::xarray<float> sum_to(const xt::xarray<float>&, const Shape&);
+template xt::xarray<double> sum_to(const xt::xarray<double>&, const Shape&);
+
+}  // namespace detail
+}  // namespace tapegrad

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs, with apt-get on Debian 12 as root, everything tapegrad's build, tests and examples need.
+# Idempotent: packages already present are skipped, and apt-get update runs only when something is missing.
+set -euo pipefail
+
+PACKAGES=(
+  g++ make cmake            # compiler and build
+  libxtensor-dev xtl-dev libxsimd-dev   # arrays and SIMD kernels
+  libxtensor-blas-dev libopenblas-dev   # BLAS (gemm) through xtensor-blas on OpenBLAS
+  libfmt-dev                # formatting
+  catch2                    # tests
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  if dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    :
+  else
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all ${#PACKAGES[@]} packages already installed"
+  exit 0
+fi
+if [ "$(id -u)" -ne 0 ]; then
+  echo "install-deps: missing packages: ${missing[*]}" >&2
+  echo "install-deps: run as root (or: sudo apt-get install ${missing[*]})" >&2
+  exit 1
+fi
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}"
+echo "install-deps: done"
