@@ -5,7 +5,7 @@
 #include <xtensor/xoperation.hpp>
 
 #include "detail/op.hpp"
-#include "ops.hpp"
+#include "elementwise.hpp"
 
 namespace tapegrad {
 

@@ -4,7 +4,7 @@
 #include <xtensor/xoperation.hpp>
 
 #include "detail/op.hpp"
-#include "ops.hpp"
+#include "activation.hpp"
 
 namespace tapegrad {
 

@@ -4,7 +4,7 @@
 #include <xtensor/xtensor.hpp>
 
 #include "detail/op.hpp"
-#include "ops.hpp"
+#include "reduce.hpp"
 
 namespace tapegrad {
 

@@ -7,7 +7,7 @@
 #include <xtensor/xstrided_view.hpp>
 
 #include "detail/op.hpp"
-#include "ops.hpp"
+#include "shape.hpp"
 
 namespace tapegrad {
 

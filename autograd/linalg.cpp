@@ -5,7 +5,7 @@
 #include <xtensor/xadapt.hpp>
 
 #include "detail/op.hpp"
-#include "ops.hpp"
+#include "linalg.hpp"
 
 namespace tapegrad {
 
