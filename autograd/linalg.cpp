@@ -1,6 +1,9 @@
 // tapegrad: matrix products through BLAS gemm (xtensor-blas on OpenBLAS). The backward GEMMs
 // write straight into the input gradients with beta = 1 when a gradient is already there, so no
-// temporary is made for accumulation.
+// temporary is made for accumulation. linear is the addmm-style fused op: the output starts as the
+// bias rows and one GEMM adds x @ weight^T onto them.
+#include <algorithm>
+
 #include <xtensor-blas/xblas.hpp>
 #include <xtensor/xadapt.hpp>
 
@@ -79,6 +82,95 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
                 T* dB = c.grad_for_gemm<T>(1, beta).data();
                 for (std::size_t i = 0; i < nb; ++i)
                     gemm<T>(A + i * M * K, G + i * M * N, dB + i * K * N, K, M, N, true, false, beta);
+            }
+        });
+    });
+}
+
+Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+    detail::check_defined("linear", x, "input");
+    detail::check_defined("linear", weight, "weight");
+    detail::check_same_dtype("linear", x, weight);
+    const Shape sx = x.shape(), sw = weight.shape();
+    const Shape sb = bias.defined() ? bias.shape() : Shape{};
+    const std::string bias_str = bias.defined() ? shape_str(sb) : std::string("none");
+    if (sx.empty() || sw.size() != 2)
+        throw ShapeError(fmt::format("linear: input {}, weight {}, bias {}: needs input [.., in] and weight [out, in]",
+                                     shape_str(sx), shape_str(sw), bias_str));
+    if (sx.back() != sw[1])
+        throw ShapeError(fmt::format("linear: input {}, weight {}, bias {}: input features {} and weight in_features {} "
+                                     "differ",
+                                     shape_str(sx), shape_str(sw), bias_str, sx.back(), sw[1]));
+    if (bias.defined()) {
+        detail::check_same_dtype("linear", x, bias);
+        if (sb != Shape{sw[0]})
+            throw ShapeError(fmt::format("linear: input {}, weight {}, bias {}: the bias must be [{}]", shape_str(sx),
+                                         shape_str(sw), bias_str, sw[0]));
+    }
+    const std::size_t K = sw[1], N = sw[0];
+    std::size_t rows = 1;  // the leading axes of x fold into the rows of one GEMM
+    for (std::size_t i = 0; i + 1 < sx.size(); ++i) rows *= sx[i];
+    Shape out(sx.begin(), sx.end() - 1);
+    out.push_back(N);
+    std::vector<Tensor> inputs{x, weight};
+    if (bias.defined()) inputs.push_back(bias);
+
+    return dispatch(x.dtype(), [&]<class T>(T) {
+        xt::xarray<T> y = xt::xarray<T>::from_shape(out);
+        T beta(0);
+        if (bias.defined()) {  // y [rows, N] starts as the bias in every row; the GEMM adds onto it
+            const T* pb = bias.value<T>().data();
+            for (std::size_t r = 0; r < rows; ++r) std::copy_n(pb, N, y.data() + r * N);
+            beta = T(1);
+        }
+        gemm<T>(x.value<T>().data(), weight.value<T>().data(), y.data(), rows, K, N, false, true, beta);
+        return result("linear", std::move(y), inputs, [rows, K, N](BackwardCtx& c) {
+            const T* G = c.grad_out<T>().data();  // [rows, N]
+            T beta{};
+            if (c.needs(0)) {  // dx [rows, K] = dY [rows, N] @ W [N, K]
+                T* dx = c.grad_for_gemm<T>(0, beta).data();
+                gemm<T>(G, c.in<T>(1).data(), dx, rows, N, K, false, false, beta);
+            }
+            if (c.needs(1)) {  // dW [N, K] = dY^T @ x [rows, K]
+                T* dw = c.grad_for_gemm<T>(1, beta).data();
+                gemm<T>(G, c.in<T>(0).data(), dw, N, rows, K, true, false, beta);
+            }
+            if (c.num_inputs() > 2 && c.needs(2)) {  // db [N] = sum of dY's rows
+                T* db = c.grad_buffer<T>(2).data();
+                for (std::size_t r = 0; r < rows; ++r)
+                    for (std::size_t j = 0; j < N; ++j) db[j] += G[r * N + j];
+            }
+        });
+    });
+}
+
+Tensor outer(const Tensor& a, const Tensor& b) {
+    detail::check_defined("outer", a, "first input");
+    detail::check_defined("outer", b, "second input");
+    detail::check_same_dtype("outer", a, b);
+    if (a.dim() != 1 || b.dim() != 1)
+        throw ShapeError(fmt::format("outer: {} and {}: both inputs must be 1-D", shape_str(a.shape()),
+                                     shape_str(b.shape())));
+    const std::size_t M = a.numel(), N = b.numel();
+    return dispatch(a.dtype(), [&]<class T>(T) {
+        xt::xarray<T> y = xt::xarray<T>::from_shape({M, N});
+        const T* pa = a.value<T>().data();
+        const T* pb = b.value<T>().data();
+        for (std::size_t i = 0; i < M; ++i)
+            for (std::size_t j = 0; j < N; ++j) y.data()[i * N + j] = pa[i] * pb[j];
+        return result("outer", std::move(y), {&a, &b}, [M, N](BackwardCtx& c) {
+            const T* G = c.grad_out<T>().data();  // [M, N]
+            const T* pa = c.in<T>(0).data();
+            const T* pb = c.in<T>(1).data();
+            if (c.needs(0)) {  // da[i] = sum_j G[i, j] b[j]
+                T* da = c.grad_buffer<T>(0).data();
+                for (std::size_t i = 0; i < M; ++i)
+                    for (std::size_t j = 0; j < N; ++j) da[i] += G[i * N + j] * pb[j];
+            }
+            if (c.needs(1)) {  // db[j] = sum_i G[i, j] a[i]
+                T* db = c.grad_buffer<T>(1).data();
+                for (std::size_t i = 0; i < M; ++i)
+                    for (std::size_t j = 0; j < N; ++j) db[j] += G[i * N + j] * pa[i];
             }
         });
     });

@@ -1,4 +1,4 @@
-// tapegrad: matrix products through BLAS.
+// tapegrad: matrix products through BLAS: matmul, the fused linear layer op, outer.
 // Part of the op library (ops.hpp includes every family); implemented in linalg.cpp.
 #pragma once
 
@@ -12,5 +12,10 @@ namespace tapegrad {
 // [M,K] @ [K,N] -> [M,N];  [..,M,K] @ [K,N] -> [..,M,N] (one GEMM over the flattened leading axes);
 // [B,M,K] @ [B,K,N] -> [B,M,N] (batched). Through BLAS gemm.
 Tensor matmul(const Tensor& a, const Tensor& b);
+// PyTorch's F.linear: x [.., in] @ weight [out, in]^T + bias [out] -> [.., out]. One GEMM with the
+// bias added in the same pass; pass an undefined Tensor() for no bias.
+Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor());
+// Outer product: a [M], b [N] -> [M, N] with out[i][j] = a[i] b[j].
+Tensor outer(const Tensor& a, const Tensor& b);
 
 }  // namespace tapegrad

@@ -6,6 +6,7 @@
 
 #include "activation.hpp"
 #include "elementwise.hpp"
+#include "functional.hpp"
 #include "linalg.hpp"
 #include "reduce.hpp"
 #include "shape.hpp"

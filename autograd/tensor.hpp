@@ -43,6 +43,10 @@ class ValueError : public Error {  // an argument with the right type but a bad 
 public:
     using Error::Error;
 };
+class FormatError : public Error {  // a file that is missing, truncated or not what it should be
+public:
+    using Error::Error;
+};
 
 // ---- dtype and shape ------------------------------------------------------------------------
 enum class DType : std::uint8_t { f32, f64 };

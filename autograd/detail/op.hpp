@@ -3,6 +3,8 @@
 // .cpp files (never installed): this is where the xtensor-heavy machinery may live.
 #pragma once
 
+#include <algorithm>
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -12,7 +14,6 @@
 
 #include <fmt/format.h>
 #include <xtensor/xarray.hpp>
-#include <xtensor/xstrided_view.hpp>
 #include <xtensor/xtensor.hpp>
 
 #include "../tape.hpp"
@@ -93,7 +94,8 @@ void accumulate_into(const char* op, Node& n, E&& g) {
 }
 
 // Reductions written as plain loops: xtensor 0.24's reducers (xt::sum and friends) crash when
-// compiled as C++20 with g++, so tapegrad never calls them.
+// compiled as C++20 with g++ 12, so tapegrad never calls them. The same holds for writing through an
+// xt::strided_view built from a runtime slice vector: ops that move slices use plain loops too.
 template <class T>
 xt::xarray<T> sum_axis(const xt::xarray<T>& x, std::size_t axis);  // keeps the axis (size 1)
 template <class T>
@@ -189,13 +191,6 @@ Shape broadcast_shapes(const char* op, const Shape& a, const Shape& b);
 std::size_t norm_axis(const char* op, long axis, const Shape& shape, std::size_t rank_extra = 0);
 
 
-// A strided-view selector: all() on every axis but `axis`, which gets `s`.
-template <class S>
-xt::xstrided_slice_vector slice_on(std::size_t rank, std::size_t axis, S s) {
-    xt::xstrided_slice_vector sv(rank, xt::all());
-    sv[axis] = s;
-    return sv;
-}
 
 // ---- recording --------------------------------------------------------------------------------
 // Whether an op with these inputs is recorded now; throws if an input's producing tape has ended.
@@ -229,6 +224,82 @@ Tensor result(const char* op, xt::xarray<T>&& value, const std::vector<Tensor>& 
     }
     return make_output(op, Array(std::move(value)), std::move(nodes), rec,
                        rec ? BackwardFn(std::forward<F>(fn)) : BackwardFn());
+}
+
+// ---- elementwise and reduction loops ------------------------------------------------------------
+// Visits every element of `out` in row-major order and calls f(o, i): o is its flat index, i[k] the
+// flat index of the element of input k (shape in[k], which must broadcast to `out`) that it reads.
+// Broadcasting ops pass their inputs' shapes; reductions pass their input as `out` and the kept
+// shape (reduced axes of size 1) as in[0], so i[0] is the output element an input element feeds.
+template <std::size_t N, class F>
+void broadcast_index(const Shape& out, const std::array<Shape, N>& in, F&& f) {
+    std::size_t total = 1;
+    for (std::size_t d : out) total *= d;
+    std::array<std::size_t, N> off{};
+    if (std::all_of(in.begin(), in.end(), [&](const Shape& s) { return s == out; })) {
+        for (std::size_t o = 0; o < total; ++o) {
+            off.fill(o);
+            f(o, off);
+        }
+        return;
+    }
+    if (total == 0 || out.empty()) return;  // a 0-d out equals every shape that broadcasts to it
+    const std::size_t r = out.size();
+    std::array<std::vector<std::size_t>, N> stride;  // input k's step along output axis d, 0 if broadcast
+    for (std::size_t k = 0; k < N; ++k) {
+        stride[k].assign(r, 0);
+        std::size_t s = 1;
+        for (std::size_t d = in[k].size(); d-- > 0;) {
+            if (in[k][d] != 1) stride[k][d + r - in[k].size()] = s;
+            s *= in[k][d];
+        }
+    }
+    std::vector<std::size_t> idx(r, 0);
+    for (std::size_t o = 0; o < total;) {
+        std::array<std::size_t, N> cur = off;
+        for (std::size_t j = 0; j < out[r - 1]; ++j, ++o) {  // the last axis: a tight run
+            f(o, cur);
+            for (std::size_t k = 0; k < N; ++k) cur[k] += stride[k][r - 1];
+        }
+        for (std::size_t d = r - 1; d-- > 0;) {  // carry into the outer axes
+            for (std::size_t k = 0; k < N; ++k) off[k] += stride[k][d];
+            if (++idx[d] < out[d]) break;
+            for (std::size_t k = 0; k < N; ++k) off[k] -= stride[k][d] * out[d];
+            idx[d] = 0;
+        }
+    }
+}
+
+// A unary elementwise op: y = fwd(x value) for the whole array (an xtensor expression, so exp and
+// tanh run vectorised, or elementwise(f) below), and backward dx += g * df(x, y) in a plain loop,
+// df being a scalar template lambda []<class T>(T x, T y). df may capture plain values only.
+template <class Fwd, class DF>
+Tensor unary_op(const char* op, const Tensor& x, Fwd fwd, DF df) {
+    check_defined(op, x);
+    return dispatch(x.dtype(), [&]<class T>(T) {
+        xt::xarray<T> y = fwd(x.value<T>());
+        return result(op, std::move(y), {&x}, [df](BackwardCtx& c) {
+            const T* px = c.in<T>(0).data();
+            const T* py = c.out<T>().data();
+            const T* pg = c.grad_out<T>().data();
+            xt::xarray<T> gx = xt::xarray<T>::from_shape(c.in<T>(0).shape());
+            T* pd = gx.data();
+            for (std::size_t i = 0, n = gx.size(); i < n; ++i) pd[i] = pg[i] * df(px[i], py[i]);
+            c.accumulate<T>(0, std::move(gx));
+        });
+    });
+}
+
+// Lifts a scalar template lambda []<class T>(T v) to unary_op's whole-array forward (a plain loop).
+template <class F>
+auto elementwise(F f) {
+    return [f]<class T>(const xt::xarray<T>& v) {
+        xt::xarray<T> y = xt::xarray<T>::from_shape(v.shape());
+        const T* pv = v.data();
+        T* py = y.data();
+        for (std::size_t i = 0, n = v.size(); i < n; ++i) py[i] = f(pv[i]);
+        return y;
+    };
 }
 
 }  // namespace tapegrad::detail
