@@ -25,17 +25,20 @@ struct GradcheckOptions {
     int directions = 3;       // random_direction: directions tried per input
     std::uint64_t seed = 0;   // random_direction: generator seed
     // Names for the inputs in failure messages; defaults to each tensor's name(), else "input i".
-    std::vector<std::string> names;
+    // (The {} lets callers use designated initialisers without -Wextra's missing-initializer warning.)
+    std::vector<std::string> names{};
 };
 
 struct GradcheckResult {
     bool ok = true;
     std::string message;  // what failed and where; "gradcheck passed: ..." otherwise
-    // On failure: which input and element, both values. element is empty in random_direction mode.
+    // On failure: which input and element, both values. element is empty in random_direction mode,
+    // where direction says which of the random directions disagreed instead.
     std::string input;
     std::size_t input_index = 0;
     Shape element;
     Shape output_element;  // full mode: the output element whose row of the Jacobian disagrees
+    std::size_t direction = 0;  // random_direction mode: index of the failing direction
     double analytic = 0.0;
     double numeric = 0.0;
     double worst_error = 0.0;  // max over all compared entries of |analytic - numeric|
@@ -48,7 +51,17 @@ using GradcheckFn = std::function<Tensor(const std::vector<Tensor>&)>;
 
 // f maps the inputs to a tensor of any shape. The inputs are copied into fresh float64 leaves that
 // require grad; f runs on its own tape (and under NoGrad for the finite differences), so the
-// caller's tensors and tapes are untouched. float32 inputs are refused with a ValueError.
+// caller's tensors and tapes are untouched, except that a float64 tensor that f captures from
+// outside and that requires grad receives gradient from the analytic pass (check such tensors with
+// the form below instead). float32 inputs are refused with a ValueError.
 GradcheckResult gradcheck(const GradcheckFn& f, const std::vector<Tensor>& inputs, GradcheckOptions options = {});
+
+// The form for functions that read their tensors directly, such as a model's parameters:
+//   gradcheck([&] { return loss(model(x)); }, model.parameters())
+// Each tensor must be a float64 leaf; during the check it requires grad and is perturbed in place
+// (restored exactly). Afterwards its requires_grad flag is as before and its gradient is cleared.
+// nn::gradcheck_module wraps this with the parameters' dotted names.
+GradcheckResult gradcheck(const std::function<Tensor()>& f, const std::vector<Tensor>& tensors,
+                          GradcheckOptions options = {});
 
 }  // namespace tapegrad
