@@ -8,7 +8,9 @@ PACKAGES=(
   libxtensor-dev xtl-dev libxsimd-dev   # arrays and SIMD kernels
   libxtensor-blas-dev libopenblas-dev   # BLAS (gemm) through xtensor-blas on OpenBLAS
   libfmt-dev                # formatting
+  libzip-dev zipcmp zipmerge ziptool   # .npz archives (libzip's CMake config wants its tools)
   catch2                    # tests
+  libcli11-dev              # command-line parsing in the examples
 )
 
 missing=()
