@@ -1,0 +1,268 @@
+// tapegrad::nn: time-series input: a small strict CSV reader (every error names file and line),
+// normalisers, sliding windows and the chronological split.
+#include "timeseries.hpp"
+
+#include <charconv>
+#include <cmath>
+
+#include <fmt/format.h>
+
+#include "text.hpp"
+
+namespace tapegrad::nn {
+
+namespace {
+
+std::string_view trim(std::string_view s) {
+    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+    if (s.size() >= 2 && s.front() == '"' && s.back() == '"') s = s.substr(1, s.size() - 2);
+    return s;
+}
+
+std::vector<std::string_view> split_fields(std::string_view line, char delim) {
+    std::vector<std::string_view> out;
+    std::size_t start = 0;
+    for (;;) {
+        const std::size_t pos = line.find(delim, start);
+        out.push_back(trim(line.substr(start, pos == std::string_view::npos ? std::string_view::npos : pos - start)));
+        if (pos == std::string_view::npos) break;
+        start = pos + 1;
+    }
+    return out;
+}
+
+bool is_blank(std::string_view s) { return s.find_first_not_of(" \t") == std::string_view::npos; }
+
+// A number as written in the file, or nothing: all of the text must be used, and it must be finite
+// (a NaN or infinity in training data is almost always a bug upstream).
+bool parse_number(std::string_view s, double& out) {
+    if (!s.empty() && s.front() == '+') s.remove_prefix(1);
+    if (s.empty()) return false;
+    const auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
+    return ec == std::errc() && ptr == s.data() + s.size() && std::isfinite(out);
+}
+
+void check_finite(const std::vector<double>& v, const char* op) {
+    if (v.empty()) throw ValueError(fmt::format("{}: the series is empty", op));
+    for (std::size_t i = 0; i < v.size(); ++i)
+        if (!std::isfinite(v[i])) throw ValueError(fmt::format("{}: value {} is {}, not finite", op, i, v[i]));
+}
+
+}  // namespace
+
+CsvTable read_csv(const std::string& path, CsvOptions options) {
+    std::string text;
+    try {
+        text = read_text_file(path);
+    } catch (const FormatError& e) {
+        throw FormatError(fmt::format("read_csv: {}", e.what()));
+    }
+    // Lines, without their LF / CRLF ends; trailing blank lines are dropped.
+    std::vector<std::string_view> lines;
+    {
+        std::string_view rest(text);
+        if (rest.substr(0, 3) == "\xEF\xBB\xBF") rest.remove_prefix(3);  // the byte-order mark some editors write
+        while (!rest.empty()) {
+            const std::size_t nl = rest.find('\n');
+            std::string_view line = rest.substr(0, nl);
+            if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+            lines.push_back(line);
+            rest = nl == std::string_view::npos ? std::string_view() : rest.substr(nl + 1);
+        }
+        while (!lines.empty() && is_blank(lines.back())) lines.pop_back();
+    }
+    if (lines.empty()) throw FormatError(fmt::format("read_csv: '{}' holds only blank lines", path));
+
+    if (is_blank(lines[0]))
+        throw FormatError(fmt::format("read_csv: '{}' line 1: a blank line where the {} should be", path,
+                                      options.has_header ? "header" : "first row"));
+    std::vector<std::string> names;
+    std::size_t first_data = 0;  // index into lines
+    const std::size_t n_fields = split_fields(lines[0], options.delimiter).size();
+    if (options.has_header) {
+        for (auto f : split_fields(lines[0], options.delimiter)) names.emplace_back(f);
+        first_data = 1;
+    } else {
+        for (std::size_t c = 0; c < n_fields; ++c) names.push_back(std::to_string(c));
+    }
+    if (first_data >= lines.size())
+        throw FormatError(fmt::format("read_csv: '{}' has a header but no data rows", path));
+
+    // Which file column feeds each output column.
+    std::vector<std::size_t> pick;
+    if (options.columns.empty()) {
+        for (std::size_t c = 0; c < n_fields; ++c) pick.push_back(c);
+    } else {
+        for (const std::string& want : options.columns) {
+            std::vector<std::size_t> found;
+            for (std::size_t c = 0; c < names.size(); ++c)
+                if (names[c] == want) found.push_back(c);
+            if (found.empty()) {
+                std::string have;
+                for (std::size_t c = 0; c < names.size(); ++c) have += (c ? ", " : "") + ("'" + names[c] + "'");
+                throw FormatError(fmt::format("read_csv: '{}' has no column '{}' (columns: {})", path, want, have));
+            }
+            if (found.size() > 1)
+                throw FormatError(fmt::format("read_csv: '{}' has {} columns named '{}' (line 1)", path, found.size(),
+                                              want));
+            pick.push_back(found[0]);
+        }
+    }
+
+    CsvTable table;
+    for (std::size_t c : pick) table.header.push_back(names[c]);
+    table.columns.assign(pick.size(), {});
+    for (auto& col : table.columns) col.reserve(lines.size() - first_data);
+    for (std::size_t li = first_data; li < lines.size(); ++li) {
+        const std::size_t line_no = li + 1;
+        if (is_blank(lines[li]))
+            throw FormatError(fmt::format("read_csv: '{}' line {}: a blank line inside the data", path, line_no));
+        const auto fields = split_fields(lines[li], options.delimiter);
+        if (fields.size() != n_fields)
+            throw FormatError(fmt::format("read_csv: '{}' line {}: {} fields, expected {}", path, line_no,
+                                          fields.size(), n_fields));
+        for (std::size_t k = 0; k < pick.size(); ++k) {
+            double v = 0;
+            if (!parse_number(fields[pick[k]], v))
+                throw FormatError(fmt::format("read_csv: '{}' line {}: column '{}' holds '{}', not a finite number",
+                                              path, line_no, names[pick[k]], fields[pick[k]]));
+            table.columns[k].push_back(v);
+        }
+    }
+    return table;
+}
+
+// ---- normalisers ----------------------------------------------------------------------------
+
+ZScore ZScore::fit(const std::vector<double>& series) {
+    check_finite(series, "ZScore::fit");
+    double mean = 0;
+    for (double v : series) mean += v;
+    mean /= static_cast<double>(series.size());
+    double var = 0;
+    for (double v : series) var += (v - mean) * (v - mean);
+    var /= static_cast<double>(series.size());
+    if (!(var > 0))
+        throw ValueError(fmt::format("ZScore::fit: the series ({} values) is constant ({}): its standard deviation "
+                                     "is 0, so it cannot be scaled",
+                                     series.size(), mean));
+    return {.mean = mean, .std = std::sqrt(var)};
+}
+
+double ZScore::transform(double x) const {
+    if (!(std > 0 && std::isfinite(std)) || !std::isfinite(mean))
+        throw ValueError(fmt::format("ZScore::transform: needs a finite mean and std > 0, got mean {} std {}", mean,
+                                     std));
+    return (x - mean) / std;
+}
+double ZScore::inverse(double z) const {
+    if (!(std > 0 && std::isfinite(std)) || !std::isfinite(mean))
+        throw ValueError(fmt::format("ZScore::inverse: needs a finite mean and std > 0, got mean {} std {}", mean,
+                                     std));
+    return z * std + mean;
+}
+std::vector<double> ZScore::transform(const std::vector<double>& x) const {
+    std::vector<double> out(x.size());
+    for (std::size_t i = 0; i < x.size(); ++i) out[i] = transform(x[i]);
+    return out;
+}
+std::vector<double> ZScore::inverse(const std::vector<double>& z) const {
+    std::vector<double> out(z.size());
+    for (std::size_t i = 0; i < z.size(); ++i) out[i] = inverse(z[i]);
+    return out;
+}
+
+MinMax MinMax::fit(const std::vector<double>& series) {
+    check_finite(series, "MinMax::fit");
+    double lo = series[0], hi = series[0];
+    for (double v : series) lo = std::min(lo, v), hi = std::max(hi, v);
+    if (!(hi > lo))
+        throw ValueError(fmt::format("MinMax::fit: the series ({} values) is constant ({}): max == min, so it "
+                                     "cannot be scaled",
+                                     series.size(), lo));
+    return {.min = lo, .max = hi};
+}
+
+double MinMax::transform(double x) const {
+    if (!(max > min) || !std::isfinite(max - min))
+        throw ValueError(fmt::format("MinMax::transform: needs finite min < max, got min {} max {}", min, max));
+    return (x - min) / (max - min);
+}
+double MinMax::inverse(double y) const {
+    if (!(max > min) || !std::isfinite(max - min))
+        throw ValueError(fmt::format("MinMax::inverse: needs finite min < max, got min {} max {}", min, max));
+    return y * (max - min) + min;
+}
+std::vector<double> MinMax::transform(const std::vector<double>& x) const {
+    std::vector<double> out(x.size());
+    for (std::size_t i = 0; i < x.size(); ++i) out[i] = transform(x[i]);
+    return out;
+}
+std::vector<double> MinMax::inverse(const std::vector<double>& y) const {
+    std::vector<double> out(y.size());
+    for (std::size_t i = 0; i < y.size(); ++i) out[i] = inverse(y[i]);
+    return out;
+}
+
+// ---- windows and splits ---------------------------------------------------------------------
+
+namespace {
+
+template <class V>
+Windows make_windows(const std::vector<double>& s, const WindowOptions& o, std::size_t N) {
+    const std::size_t T = o.input_length, H = o.horizon;
+    xt::xarray<V> in = xt::xarray<V>::from_shape(o.time_major ? Shape{T, N, 1} : Shape{N, T, 1});
+    xt::xarray<V> tg = xt::xarray<V>::from_shape({N, H});
+    V* pin = in.data();
+    V* ptg = tg.data();
+    for (std::size_t i = 0; i < N; ++i) {
+        const std::size_t start = i * o.stride;
+        for (std::size_t t = 0; t < T; ++t)
+            pin[o.time_major ? t * N + i : i * T + t] = static_cast<V>(s[start + t]);
+        for (std::size_t h = 0; h < H; ++h) ptg[i * H + h] = static_cast<V>(s[start + T + h]);
+    }
+    return {Tensor(std::move(in)), Tensor(std::move(tg))};
+}
+
+}  // namespace
+
+Windows sliding_windows(const std::vector<double>& series, WindowOptions options) {
+    if (options.input_length == 0) throw ValueError("sliding_windows: input_length must be at least 1, got 0");
+    if (options.horizon == 0) throw ValueError("sliding_windows: horizon must be at least 1, got 0");
+    if (options.stride == 0) throw ValueError("sliding_windows: stride must be at least 1, got 0");
+    const std::size_t need = options.input_length + options.horizon;
+    if (need > series.size())
+        throw ValueError(fmt::format("sliding_windows: a window of {} inputs + {} targets = {} values is longer than "
+                                     "the series ({} values)",
+                                     options.input_length, options.horizon, need, series.size()));
+    for (std::size_t i = 0; i < series.size(); ++i)
+        if (!std::isfinite(series[i]))
+            throw ValueError(fmt::format("sliding_windows: series value {} is {}, not finite", i, series[i]));
+    const std::size_t N = (series.size() - need) / options.stride + 1;
+    return options.dtype == f64 ? make_windows<double>(series, options, N) : make_windows<float>(series, options, N);
+}
+
+SeriesSplit chronological_split(const std::vector<double>& series, double train_fraction, double val_fraction) {
+    if (!(train_fraction > 0 && train_fraction < 1) || !(val_fraction > 0 && val_fraction < 1) ||
+        !(train_fraction + val_fraction < 1))
+        throw ValueError(fmt::format("chronological_split: fractions must be in (0, 1) with a sum below 1 (the "
+                                     "rest is the test part), got train {} val {}",
+                                     train_fraction, val_fraction));
+    const std::size_t N = series.size();
+    const auto n_train = static_cast<std::size_t>(std::llround(static_cast<double>(N) * train_fraction));
+    const auto n_val = static_cast<std::size_t>(std::llround(static_cast<double>(N) * val_fraction));
+    if (n_train == 0 || n_val == 0 || n_train + n_val >= N)
+        throw ValueError(fmt::format("chronological_split: {} values with fractions train {} val {} give {} train, "
+                                     "{} val and {} test values; each part must be non-empty",
+                                     N, train_fraction, val_fraction, n_train, n_val,
+                                     N > n_train + n_val ? N - n_train - n_val : 0));
+    SeriesSplit out;
+    const auto b = series.begin();
+    out.train.assign(b, b + static_cast<long>(n_train));
+    out.val.assign(b + static_cast<long>(n_train), b + static_cast<long>(n_train + n_val));
+    out.test.assign(b + static_cast<long>(n_train + n_val), series.end());
+    return out;
+}
+
+}  // namespace tapegrad::nn
