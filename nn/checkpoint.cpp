@@ -1,0 +1,127 @@
+// tapegrad::nn: checkpoints on top of the .npz state dicts of serialize.cpp. Non-float data (the
+// step counter, the generator's state text) is stored in float64 arrays, which hold integers
+// below 2^53 and bytes exactly, so the archive stays plain float .npy entries.
+#include "checkpoint.hpp"
+
+#include <cmath>
+#include <map>
+
+#include <fmt/format.h>
+
+#include "serialize.hpp"
+
+namespace tapegrad::nn {
+
+namespace {
+const std::string kOptimizer = "optimizer.";
+const std::string kExtra = "extra.";
+const std::string kMeta = "checkpoint.";
+constexpr double kVersion = 1.0;
+
+bool starts_with(const std::string& s, const std::string& p) { return s.rfind(p, 0) == 0; }
+
+Tensor encode_text(const std::string& s) {
+    Tensor t = zeros({s.size()}, f64);
+    auto& a = t.mutable_value<double>();
+    for (std::size_t i = 0; i < s.size(); ++i) a.data()[i] = static_cast<unsigned char>(s[i]);
+    return t;
+}
+}  // namespace
+
+void save_checkpoint(const std::string& path, const Module& module, const Optimizer& optimizer, std::size_t step,
+                     const Generator& gen, const NamedTensors& extras) {
+    if (static_cast<double>(step) >= 9007199254740992.0)  // 2^53: beyond it a float64 loses integers
+        throw ValueError(fmt::format("save_checkpoint {}: step {} is too large to store exactly", path, step));
+    NamedTensors all = state_dict(module);
+    for (const auto& [name, t] : all)
+        for (const std::string& p : {kOptimizer, kExtra, kMeta})
+            if (starts_with(name, p))
+                throw ValueError(fmt::format("save_checkpoint {}: parameter '{}' starts with '{}', which the "
+                                             "checkpoint reserves for its own entries",
+                                             path, name, p));
+    for (auto& [name, t] : optimizer.state_dict()) all.emplace_back(kOptimizer + name, t);
+    for (const auto& [name, t] : extras) {
+        if (name.empty()) throw ValueError(fmt::format("save_checkpoint {}: an extra tensor has an empty name", path));
+        if (!t.defined()) throw ValueError(fmt::format("save_checkpoint {}: extra '{}' is undefined", path, name));
+        all.emplace_back(kExtra + name, t.detach());
+    }
+    all.emplace_back(kMeta + "version", Tensor::scalar(kVersion, f64));
+    all.emplace_back(kMeta + "step", Tensor::scalar(static_cast<double>(step), f64));
+    all.emplace_back(kMeta + "lr", Tensor::scalar(optimizer.lr(), f64));
+    all.emplace_back(kMeta + "generator", encode_text(gen.state()));
+    save_tensors(all, path);  // checks duplicate names (e.g. an extra given twice)
+}
+
+CheckpointInfo load_checkpoint(const std::string& path, Module& module, Optimizer& optimizer, Generator& gen) {
+    NamedTensors model, opt;
+    std::map<std::string, Tensor> meta;
+    CheckpointInfo info;
+    for (auto& [name, t] : load_tensors(path)) {
+        if (starts_with(name, kOptimizer)) opt.emplace_back(name.substr(kOptimizer.size()), t);
+        else if (starts_with(name, kExtra)) info.extras.emplace_back(name.substr(kExtra.size()), t);
+        else if (starts_with(name, kMeta)) meta.emplace(name.substr(kMeta.size()), t);
+        else model.emplace_back(name, t);
+    }
+    auto bad = [&](const std::string& why) {
+        return FormatError(fmt::format("load_checkpoint {}: {}", path, why));
+    };
+    auto scalar = [&](const std::string& key) {
+        auto it = meta.find(key);
+        if (it == meta.end())
+            throw bad(fmt::format("no '{}{}' entry: not a checkpoint written by save_checkpoint", kMeta, key));
+        if (it->second.numel() != 1 || it->second.dtype() != f64)
+            throw bad(fmt::format("'{}{}' is {} {}, expected one float64", kMeta, key,
+                                  dtype_name(it->second.dtype()), shape_str(it->second.shape())));
+        return it->second.item();
+    };
+    const double version = scalar("version");
+    if (version != kVersion)
+        throw bad(fmt::format("checkpoint version {} is not supported (this build reads version {})", version,
+                              kVersion));
+    const double step = scalar("step");
+    if (!(step >= 0.0) || step != std::floor(step) || step >= 9007199254740992.0)
+        throw bad(fmt::format("'{}step' is {}, not a step count", kMeta, step));
+    info.step = static_cast<std::size_t>(step);
+    const double lr = scalar("lr");
+    if (!std::isfinite(lr) || lr < 0.0) throw bad(fmt::format("'{}lr' is {}, not a learning rate", kMeta, lr));
+    auto git = meta.find("generator");
+    if (git == meta.end() || git->second.dtype() != f64 || git->second.dim() != 1)
+        throw bad(fmt::format("no 1-d float64 '{}generator' entry", kMeta));
+    std::string text(git->second.numel(), '\0');
+    for (std::size_t i = 0; i < text.size(); ++i) {
+        const double c = git->second.at(i);
+        if (!(c >= 0.0 && c <= 255.0) || c != std::floor(c))
+            throw bad(fmt::format("'{}generator' element {} is {}, not a byte", kMeta, i, c));
+        text[i] = static_cast<char>(static_cast<unsigned char>(c));
+    }
+    Generator restored;
+    try {
+        restored.set_state(text);
+    } catch (const ValueError& e) {
+        throw bad(fmt::format("the generator state is corrupt: {}", e.what()));
+    }
+    meta.erase("version");
+    meta.erase("step");
+    meta.erase("lr");
+    meta.erase("generator");
+    if (!meta.empty()) throw bad(fmt::format("unknown entry '{}{}'", kMeta, meta.begin()->first));
+
+    // Model and optimizer are checked (and the model rolled back) before the generator changes.
+    try {
+        NamedTensors current = state_dict(module);
+        load_state_dict(module, model);
+        try {
+            optimizer.load_state_dict(opt);
+        } catch (...) {
+            load_state_dict(module, current);
+            throw;
+        }
+    } catch (const ValueError& e) {
+        throw ValueError(fmt::format("load_checkpoint {}: {}", path, e.what()));
+    }
+    optimizer.set_lr(lr);
+    gen = restored;
+    return info;
+}
+
+}  // namespace tapegrad::nn

@@ -1,0 +1,35 @@
+// tapegrad::nn: training checkpoints. One .npz, written atomically, holds everything needed to
+// resume a run exactly: the model's parameters, the optimizer's state and learning rate, the step
+// counter, the random generator's state, and any extra named tensors (e.g. a vocabulary).
+#pragma once
+
+#include <cstddef>
+#include <string>
+
+#include "../autograd/random.hpp"
+#include "module.hpp"
+#include "optim.hpp"
+
+namespace tapegrad::nn {
+
+struct CheckpointInfo {
+    std::size_t step = 0;  // the step counter given to save_checkpoint
+    NamedTensors extras;   // the extra tensors given to save_checkpoint, in their order
+};
+
+// Archive layout (numpy.load reads it): the parameters under their own dotted names (so
+// PyTorch-style tools still find "weight_ih_l0"), the optimizer's state under "optimizer.", the
+// extras under "extra.", and "checkpoint.step", "checkpoint.lr", "checkpoint.generator" (the
+// generator's state text, one byte per float64 element) and "checkpoint.version".
+// A parameter name starting with one of those prefixes, or a bad extra name, is a ValueError.
+void save_checkpoint(const std::string& path, const Module& module, const Optimizer& optimizer, std::size_t step,
+                     const Generator& gen, const NamedTensors& extras = {});
+
+// Restores module, optimizer (state and learning rate) and generator, and returns the step and the
+// extras. Everything is checked before anything changes: a checkpoint of another model or
+// optimizer is a ValueError listing every mismatch (names, shapes, dtypes), and a file that is
+// missing, truncated or not a checkpoint is a FormatError; either way module, optimizer and
+// generator are left as they were.
+CheckpointInfo load_checkpoint(const std::string& path, Module& module, Optimizer& optimizer, Generator& gen);
+
+}  // namespace tapegrad::nn
