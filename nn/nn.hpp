@@ -1,10 +1,20 @@
 // tapegrad::nn: everything in nn/ in one include: modules, layers, optimizers, save/load.
 #pragma once
 
+#include "checkpoint.hpp"
+#include "gru.hpp"
 #include "heads.hpp"
 #include "linear.hpp"
 #include "loss.hpp"
+#include "lstm.hpp"
+#include "metrics.hpp"
 #include "module.hpp"
 #include "optim.hpp"
+#include "progress.hpp"
 #include "rnn.hpp"
+#include "sample.hpp"
+#include "sequence.hpp"
 #include "serialize.hpp"
+#include "tbptt.hpp"
+#include "text.hpp"
+#include "timeseries.hpp"

@@ -1,0 +1,114 @@
+// tapegrad::nn: GRUCell and GRU, composed from tape ops (linear, split, sigmoid, tanh, mul, add);
+// their gradients, backpropagation through time included, come from the tape. The sequence driver
+// shared with RNN and LSTM (nn/recurrent.cpp) handles layers, directions and variable lengths.
+#include "gru.hpp"
+
+#include <fmt/format.h>
+
+#include "../autograd/ops.hpp"
+#include "detail/recurrent.hpp"
+
+namespace tapegrad::nn {
+
+namespace {
+// gx = x W_ih^T + b_ih and gh = h W_hh^T + b_hh [B, 3H] (rows r, z, n), h [B, H] -> h' [B, H].
+// gh must keep b_hh: b_hn is multiplied by r, so it cannot be folded into the input projection.
+Tensor gru_update(const Tensor& gx, const Tensor& gh, const Tensor& h, std::size_t H) {
+    const std::vector<Tensor> x3 = split(gx, {H, H, H}, -1), h3 = split(gh, {H, H, H}, -1);
+    const Tensor r = sigmoid(x3[0] + h3[0]), z = sigmoid(x3[1] + h3[1]);
+    const Tensor n = tanh(x3[2] + r * h3[2]);
+    return (1.0 - z) * n + z * h;
+}
+}  // namespace
+
+// ---- GRUCell ------------------------------------------------------------------------------------
+GRUCell::GRUCell(std::size_t in, std::size_t hidden, bool bias) : input_size(in), hidden_size(hidden) {
+    if (in == 0 || hidden == 0)
+        throw ValueError(fmt::format("GRUCell: input_size {} and hidden_size {} must be positive", in, hidden));
+    const std::size_t G = 3 * hidden;
+    weight_ih = register_parameter("weight_ih", detail::init_recurrent(hidden, {G, in}));
+    weight_hh = register_parameter("weight_hh", detail::init_recurrent(hidden, {G, hidden}));
+    if (bias) {
+        bias_ih = register_parameter("bias_ih", detail::init_recurrent(hidden, {G}));
+        bias_hh = register_parameter("bias_hh", detail::init_recurrent(hidden, {G}));
+    }
+}
+
+Tensor GRUCell::forward(const Tensor& x, const Tensor& h) const {
+    if (!x.defined() || x.dim() != 2 || x.size(1) != input_size)
+        throw ShapeError(fmt::format("GRUCell: input must be [batch, {}], got {}", input_size,
+                                     x.defined() ? shape_str(x.shape()) : "undefined"));
+    if (x.dtype() != dtype())
+        throw DTypeError(fmt::format("GRUCell: input is {} but the parameters are {}; convert one with .to()",
+                                     dtype_name(x.dtype()), dtype_name(dtype())));
+    const Shape hs{x.size(0), hidden_size};
+    if (h.defined() && h.shape() != hs)
+        throw ShapeError(fmt::format("GRUCell: hidden state must be {}, got {}", shape_str(hs), shape_str(h.shape())));
+    if (h.defined() && h.dtype() != dtype())
+        throw DTypeError(fmt::format("GRUCell: hidden state is {} but the parameters are {}", dtype_name(h.dtype()),
+                                     dtype_name(dtype())));
+    const Tensor h_ = h.defined() ? h : zeros(hs, dtype());
+    return gru_update(linear(x, weight_ih, bias_ih), linear(h_, weight_hh, bias_hh), h_, hidden_size);
+}
+
+std::string GRUCell::extra_repr() const {
+    return fmt::format("{}, {}, bias={}", input_size, hidden_size, bias_ih.defined());
+}
+
+// ---- GRU ----------------------------------------------------------------------------------------
+GRU::GRU(const GRUOptions& o) : options(o) {
+    if (o.input_size == 0 || o.hidden_size == 0 || o.num_layers == 0)
+        throw ValueError(fmt::format("GRU: input_size {}, hidden_size {} and num_layers {} must be positive",
+                                     o.input_size, o.hidden_size, o.num_layers));
+    if (!(o.dropout >= 0.0 && o.dropout <= 1.0))
+        throw ValueError(fmt::format("GRU: dropout {} is not a probability in [0, 1]", o.dropout));
+    const std::size_t H = o.hidden_size, D = num_directions(), G = 3 * H;
+    for (std::size_t l = 0; l < o.num_layers; ++l)
+        for (std::size_t d = 0; d < D; ++d) {
+            const std::size_t in = l == 0 ? o.input_size : H * D;
+            const std::string sfx = fmt::format("_l{}{}", l, d == 1 ? "_reverse" : "");
+            Weights w;
+            w.w_ih = register_parameter("weight_ih" + sfx, detail::init_recurrent(H, {G, in}));
+            w.w_hh = register_parameter("weight_hh" + sfx, detail::init_recurrent(H, {G, H}));
+            if (o.bias) {
+                w.b_ih = register_parameter("bias_ih" + sfx, detail::init_recurrent(H, {G}));
+                w.b_hh = register_parameter("bias_hh" + sfx, detail::init_recurrent(H, {G}));
+            }
+            weights_.push_back(w);
+        }
+}
+
+std::string GRU::extra_repr() const {
+    std::string s = fmt::format("{}, {}", options.input_size, options.hidden_size);
+    if (options.num_layers != 1) s += fmt::format(", num_layers={}", options.num_layers);
+    if (!options.bias) s += ", bias=false";
+    if (options.batch_first) s += ", batch_first=true";
+    if (options.dropout != 0.0) s += fmt::format(", dropout={}", options.dropout);
+    if (options.bidirectional) s += ", bidirectional=true";
+    return s;
+}
+
+GRUResult GRU::forward(const Tensor& input, const Tensor& h0, const std::vector<std::int64_t>& lengths) const {
+    const GRUOptions& o = options;
+    const std::size_t H = o.hidden_size;
+    detail::RecurrentSpec spec{.layer = "GRU",
+                               .input_size = o.input_size,
+                               .hidden_size = H,
+                               .num_layers = o.num_layers,
+                               .num_directions = num_directions(),
+                               .batch_first = o.batch_first,
+                               .dropout = o.dropout,
+                               .training = is_training(),
+                               .dtype = dtype()};
+    auto project = [&](std::size_t ld, const Tensor& in) {
+        return linear(in, weights_[ld].w_ih, weights_[ld].b_ih);  // [T, B, 3H]
+    };
+    auto step = [&](std::size_t ld, const Tensor& xw_t, const std::vector<Tensor>& state) {
+        const Weights& w = weights_[ld];
+        return std::vector<Tensor>{gru_update(xw_t, linear(state[0], w.w_hh, w.b_hh), state[0], H)};
+    };
+    detail::RecurrentOutput r = detail::run_recurrent(spec, input, {h0}, lengths, project, step);
+    return {r.output, r.finals[0]};
+}
+
+}  // namespace tapegrad::nn

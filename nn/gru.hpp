@@ -1,0 +1,73 @@
+// tapegrad::nn: the GRU, as one step (GRUCell) and as a multi-layer, optionally bidirectional layer
+// over a whole sequence (GRU). Composed from tape ops, so the backward pass comes from the tape.
+// Parameter names, shapes, gate order (r, z, n), equations, layouts and initialisation are
+// PyTorch's, so weights move between the two by name.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "module.hpp"
+
+namespace tapegrad::nn {
+
+// r = sigmoid(W_ir x + b_ir + W_hr h + b_hr),  z = sigmoid(W_iz x + b_iz + W_hz h + b_hz),
+// n = tanh(W_in x + b_in + r * (W_hn h + b_hn)),  h' = (1 - z) * n + z * h.
+// b_hn stays inside the product with r, which is why GRU keeps two bias vectors.
+class GRUCell : public Module {
+public:
+    GRUCell(std::size_t input_size, std::size_t hidden_size, bool bias = true);
+    // x [B, input], h [B, hidden] (undefined means zeros) -> h' [B, hidden].
+    Tensor forward(const Tensor& x, const Tensor& h = Tensor()) const;
+    Tensor operator()(const Tensor& x, const Tensor& h = Tensor()) const { return forward(x, h); }
+
+    std::string type_name() const override { return "GRUCell"; }
+    std::string extra_repr() const override;
+
+    Tensor weight_ih, weight_hh;  // [3H, input], [3H, H]; rows r, z, n
+    Tensor bias_ih, bias_hh;      // [3H] each; undefined without bias
+    const std::size_t input_size, hidden_size;
+};
+
+struct GRUOptions {
+    std::size_t input_size = 0;
+    std::size_t hidden_size = 0;
+    std::size_t num_layers = 1;
+    bool bias = true;
+    bool batch_first = false;  // input and output [B, T, F] instead of [T, B, F]
+    double dropout = 0.0;      // on the outputs of every layer but the last, in training mode
+    bool bidirectional = false;
+};
+
+struct GRUResult {
+    Tensor output;  // [T, B, D*H] (or [B, T, D*H] with batch_first); forward direction's half first
+    Tensor h_n;     // [num_layers*D, B, H], row layer*D + direction
+};
+
+// The whole sequence: input [T, B, input_size], h0 [num_layers*D, B, H] (undefined: zeros). Lengths
+// as nn::RNN: padded steps keep the state and emit zeros, h_n is each sequence's state at its own
+// last step, and the reverse direction starts there.
+class GRU : public Module {
+public:
+    explicit GRU(const GRUOptions& options);
+    GRUResult forward(const Tensor& input, const Tensor& h0 = Tensor(),
+                      const std::vector<std::int64_t>& lengths = {}) const;
+    GRUResult operator()(const Tensor& input, const Tensor& h0 = Tensor(),
+                         const std::vector<std::int64_t>& lengths = {}) const {
+        return forward(input, h0, lengths);
+    }
+
+    std::string type_name() const override { return "GRU"; }
+    std::string extra_repr() const override;
+    std::size_t num_directions() const { return options.bidirectional ? 2 : 1; }
+
+    const GRUOptions options;
+
+private:
+    struct Weights {
+        Tensor w_ih, w_hh, b_ih, b_hh;
+    };
+    std::vector<Weights> weights_;  // index layer * D + direction
+};
+
+}  // namespace tapegrad::nn

@@ -1,0 +1,122 @@
+// tapegrad::nn: LSTMCell and LSTM, composed from tape ops (linear, split, sigmoid, tanh, mul, add);
+// their gradients, backpropagation through time included, come from the tape. The sequence driver
+// shared with RNN and GRU (nn/recurrent.cpp) handles layers, directions and variable lengths.
+#include "lstm.hpp"
+
+#include <fmt/format.h>
+
+#include "../autograd/ops.hpp"
+#include "detail/recurrent.hpp"
+
+namespace tapegrad::nn {
+
+namespace {
+// gates [B, 4H] (i, f, g, o pre-activations, both biases included), c [B, H] -> (h', c').
+LSTMState lstm_update(const Tensor& gates, const Tensor& c, std::size_t H) {
+    const std::vector<Tensor> g = split(gates, {H, H, H, H}, -1);
+    const Tensor i = sigmoid(g[0]), f = sigmoid(g[1]), cand = tanh(g[2]), o = sigmoid(g[3]);
+    const Tensor c_next = c.defined() ? f * c + i * cand : i * cand;  // c undefined: a zero cell
+    return {o * tanh(c_next), c_next};
+}
+}  // namespace
+
+// ---- LSTMCell -----------------------------------------------------------------------------------
+LSTMCell::LSTMCell(std::size_t in, std::size_t hidden, bool bias) : input_size(in), hidden_size(hidden) {
+    if (in == 0 || hidden == 0)
+        throw ValueError(fmt::format("LSTMCell: input_size {} and hidden_size {} must be positive", in, hidden));
+    const std::size_t G = 4 * hidden;
+    weight_ih = register_parameter("weight_ih", detail::init_recurrent(hidden, {G, in}));
+    weight_hh = register_parameter("weight_hh", detail::init_recurrent(hidden, {G, hidden}));
+    if (bias) {
+        bias_ih = register_parameter("bias_ih", detail::init_recurrent(hidden, {G}));
+        bias_hh = register_parameter("bias_hh", detail::init_recurrent(hidden, {G}));
+    }
+}
+
+LSTMState LSTMCell::forward(const Tensor& x, const Tensor& h, const Tensor& c) const {
+    if (!x.defined() || x.dim() != 2 || x.size(1) != input_size)
+        throw ShapeError(fmt::format("LSTMCell: input must be [batch, {}], got {}", input_size,
+                                     x.defined() ? shape_str(x.shape()) : "undefined"));
+    if (x.dtype() != dtype())
+        throw DTypeError(fmt::format("LSTMCell: input is {} but the parameters are {}; convert one with .to()",
+                                     dtype_name(x.dtype()), dtype_name(dtype())));
+    const Shape hs{x.size(0), hidden_size};
+    for (const auto& [name, t] : {std::pair<const char*, const Tensor&>{"hidden state h", h}, {"cell state c", c}}) {
+        if (t.defined() && t.shape() != hs)
+            throw ShapeError(fmt::format("LSTMCell: {} must be {}, got {}", name, shape_str(hs), shape_str(t.shape())));
+        if (t.defined() && t.dtype() != dtype())
+            throw DTypeError(fmt::format("LSTMCell: {} is {} but the parameters are {}", name, dtype_name(t.dtype()),
+                                         dtype_name(dtype())));
+    }
+    Tensor gates = linear(x, weight_ih, bias_ih);  // [B, 4H]
+    if (h.defined()) gates = gates + linear(h, weight_hh, bias_hh);
+    else if (bias_hh.defined()) gates = gates + bias_hh;  // h = 0: only its bias remains
+    return lstm_update(gates, c, hidden_size);
+}
+
+std::string LSTMCell::extra_repr() const {
+    return fmt::format("{}, {}, bias={}", input_size, hidden_size, bias_ih.defined());
+}
+
+// ---- LSTM ---------------------------------------------------------------------------------------
+LSTM::LSTM(const LSTMOptions& o) : options(o) {
+    if (o.input_size == 0 || o.hidden_size == 0 || o.num_layers == 0)
+        throw ValueError(fmt::format("LSTM: input_size {}, hidden_size {} and num_layers {} must be positive",
+                                     o.input_size, o.hidden_size, o.num_layers));
+    if (!(o.dropout >= 0.0 && o.dropout <= 1.0))
+        throw ValueError(fmt::format("LSTM: dropout {} is not a probability in [0, 1]", o.dropout));
+    const std::size_t H = o.hidden_size, D = num_directions(), G = 4 * H;
+    for (std::size_t l = 0; l < o.num_layers; ++l)
+        for (std::size_t d = 0; d < D; ++d) {
+            const std::size_t in = l == 0 ? o.input_size : H * D;
+            const std::string sfx = fmt::format("_l{}{}", l, d == 1 ? "_reverse" : "");
+            Weights w;
+            w.w_ih = register_parameter("weight_ih" + sfx, detail::init_recurrent(H, {G, in}));
+            w.w_hh = register_parameter("weight_hh" + sfx, detail::init_recurrent(H, {G, H}));
+            if (o.bias) {
+                w.b_ih = register_parameter("bias_ih" + sfx, detail::init_recurrent(H, {G}));
+                w.b_hh = register_parameter("bias_hh" + sfx, detail::init_recurrent(H, {G}));
+            }
+            weights_.push_back(w);
+        }
+}
+
+std::string LSTM::extra_repr() const {
+    std::string s = fmt::format("{}, {}", options.input_size, options.hidden_size);
+    if (options.num_layers != 1) s += fmt::format(", num_layers={}", options.num_layers);
+    if (!options.bias) s += ", bias=false";
+    if (options.batch_first) s += ", batch_first=true";
+    if (options.dropout != 0.0) s += fmt::format(", dropout={}", options.dropout);
+    if (options.bidirectional) s += ", bidirectional=true";
+    return s;
+}
+
+LSTMResult LSTM::forward(const Tensor& input, const Tensor& h0, const Tensor& c0,
+                         const std::vector<std::int64_t>& lengths) const {
+    const LSTMOptions& o = options;
+    const std::size_t H = o.hidden_size;
+    detail::RecurrentSpec spec{.layer = "LSTM",
+                               .input_size = o.input_size,
+                               .hidden_size = H,
+                               .num_layers = o.num_layers,
+                               .num_directions = num_directions(),
+                               .batch_first = o.batch_first,
+                               .dropout = o.dropout,
+                               .training = is_training(),
+                               .dtype = dtype(),
+                               .state_names = {"h0", "c0"}};
+    // Both biases are folded into the all-steps projection: the step adds only h W_hh^T.
+    auto project = [&](std::size_t ld, const Tensor& in) {
+        const Weights& w = weights_[ld];
+        Tensor xw = linear(in, w.w_ih, w.b_ih);  // [T, B, 4H]
+        return w.b_hh.defined() ? xw + w.b_hh : xw;
+    };
+    auto step = [&](std::size_t ld, const Tensor& xw_t, const std::vector<Tensor>& state) {
+        const LSTMState next = lstm_update(xw_t + linear(state[0], weights_[ld].w_hh, Tensor()), state[1], H);
+        return std::vector<Tensor>{next.h, next.c};
+    };
+    detail::RecurrentOutput r = detail::run_recurrent(spec, input, {h0, c0}, lengths, project, step);
+    return {r.output, r.finals[0], r.finals[1]};
+}
+
+}  // namespace tapegrad::nn

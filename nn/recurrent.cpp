@@ -1,0 +1,133 @@
+// tapegrad::nn: the sequence driver behind RNN, LSTM and GRU (nn/detail/recurrent.hpp). Per layer
+// and direction the input projection of all steps is one GEMM; each step then runs the layer's cell
+// on the tape. Variable lengths mask the state update, which keeps the gradient exact: a padded
+// step passes every state through untouched and emits zeros.
+#include "detail/recurrent.hpp"
+
+#include <cmath>
+
+#include <fmt/format.h>
+
+#include "../autograd/ops.hpp"
+#include "../autograd/random.hpp"
+
+namespace tapegrad::nn::detail {
+
+Tensor init_recurrent(std::size_t hidden, const Shape& shape) {
+    const double k = 1.0 / std::sqrt(static_cast<double>(hidden));
+    return uniform(shape, -k, k);
+}
+
+namespace {
+// Per-step masks for variable lengths: keep[t] is [B, 1], 1 where step t is inside the sequence.
+// full[t] is true when no sequence is padded at t, so that step needs no masking at all.
+struct StepMasks {
+    std::vector<Tensor> keep, drop;  // drop = 1 - keep
+    std::vector<bool> full;
+    bool any() const { return !keep.empty(); }
+};
+
+StepMasks make_masks(const std::vector<std::int64_t>& lengths, std::size_t T, std::size_t B, DType dtype) {
+    StepMasks m;
+    if (lengths.empty()) return m;
+    for (std::size_t t = 0; t < T; ++t) {
+        Tensor keep = zeros({B, 1}, dtype), drop = zeros({B, 1}, dtype);
+        bool full = true;
+        std::visit(
+            [&](auto& k) {
+                auto& dr = std::get<std::decay_t<decltype(k)>>(drop.mutable_array());
+                for (std::size_t b = 0; b < B; ++b) {
+                    const bool in = static_cast<std::int64_t>(t) < lengths[b];
+                    k.data()[b] = in ? 1 : 0;
+                    dr.data()[b] = in ? 0 : 1;
+                    full = full && in;
+                }
+            },
+            keep.mutable_array());
+        m.keep.push_back(keep);
+        m.drop.push_back(drop);
+        m.full.push_back(full);
+    }
+    return m;
+}
+}  // namespace
+
+RecurrentOutput run_recurrent(const RecurrentSpec& s, const Tensor& input, const std::vector<Tensor>& init,
+                              const std::vector<std::int64_t>& lengths, const ProjectFn& project,
+                              const StepFn& step) {
+    const std::size_t H = s.hidden_size, D = s.num_directions, L = s.num_layers, S = s.state_names.size();
+    const char* name = s.layer.c_str();
+    if (!input.defined() || input.dim() != 3)
+        throw ShapeError(fmt::format("{}: input must have 3 axes ({}), got {}", name,
+                                     s.batch_first ? "[batch, time, features]" : "[time, batch, features]",
+                                     input.defined() ? shape_str(input.shape()) : "undefined"));
+    if (input.size(-1) != s.input_size)
+        throw ShapeError(fmt::format("{}: input.size(-1) must be equal to input_size. Expected {}, got {} (input {})",
+                                     name, s.input_size, input.size(-1), shape_str(input.shape())));
+    if (input.dtype() != s.dtype)
+        throw DTypeError(fmt::format("{}: input is {} but the parameters are {}; convert one with .to()", name,
+                                     dtype_name(input.dtype()), dtype_name(s.dtype)));
+    Tensor x = s.batch_first ? transpose(input, 0, 1) : input;  // [T, B, F]
+    const std::size_t T = x.size(0), B = x.size(1);
+    if (T == 0) throw ShapeError(fmt::format("{}: the sequence is empty (input {})", name, shape_str(input.shape())));
+    if (B == 0) throw ShapeError(fmt::format("{}: the batch is empty (input {})", name, shape_str(input.shape())));
+    if (!lengths.empty()) {
+        if (lengths.size() != B)
+            throw ShapeError(fmt::format("{}: {} lengths given for a batch of {}", name, lengths.size(), B));
+        for (std::size_t b = 0; b < B; ++b)
+            if (lengths[b] < 1 || lengths[b] > static_cast<std::int64_t>(T))
+                throw ValueError(fmt::format("{}: lengths[{}] = {} is out of range: each length must be in [1, {}] "
+                                             "(the padded sequence length)",
+                                             name, b, lengths[b], T));
+    }
+    const Shape state_shape{L * D, B, H};
+    for (std::size_t i = 0; i < S && i < init.size(); ++i) {
+        const Tensor& st = init[i];
+        if (!st.defined()) continue;
+        const char* sn = s.state_names[i].c_str();
+        if (st.shape() != state_shape)
+            throw ShapeError(fmt::format("{}: {} must be {} (num_layers*num_directions, batch, hidden), got {}", name,
+                                         sn, shape_str(state_shape), shape_str(st.shape())));
+        if (st.dtype() != s.dtype)
+            throw DTypeError(fmt::format("{}: {} is {} but the parameters are {}", name, sn, dtype_name(st.dtype()),
+                                         dtype_name(s.dtype)));
+    }
+    const StepMasks masks = make_masks(lengths, T, B, s.dtype);
+    const Tensor zero_state = zeros({B, H}, s.dtype);
+
+    std::vector<std::vector<Tensor>> finals(S);  // per state, index layer * D + direction
+    Tensor layer_in = x;
+    for (std::size_t l = 0; l < L; ++l) {
+        std::vector<Tensor> dir_out;
+        for (std::size_t d = 0; d < D; ++d) {
+            const std::size_t ld = l * D + d;
+            std::vector<Tensor> state(S);
+            for (std::size_t i = 0; i < S; ++i)
+                state[i] = i < init.size() && init[i].defined() ? select(init[i], 0, static_cast<long>(ld)) : zero_state;
+            const Tensor xw = project(ld, layer_in);  // [T, B, G]
+            std::vector<Tensor> outs(T);
+            for (std::size_t k = 0; k < T; ++k) {
+                const std::size_t t = d == 0 ? k : T - 1 - k;
+                std::vector<Tensor> next = step(ld, select(xw, 0, static_cast<long>(t)), state);
+                if (!masks.any() || masks.full[t]) {
+                    outs[t] = next[0];
+                    state = std::move(next);
+                } else {  // padded rows keep their states and emit zeros
+                    outs[t] = next[0] * masks.keep[t];
+                    state[0] = outs[t] + state[0] * masks.drop[t];
+                    for (std::size_t i = 1; i < S; ++i) state[i] = next[i] * masks.keep[t] + state[i] * masks.drop[t];
+                }
+            }
+            for (std::size_t i = 0; i < S; ++i) finals[i].push_back(state[i]);
+            dir_out.push_back(stack(outs, 0));
+        }
+        layer_in = D == 1 ? dir_out[0] : concat(dir_out, -1);  // [T, B, D*H]
+        if (l + 1 < L && s.dropout > 0.0 && s.training) layer_in = dropout(layer_in, s.dropout, true);
+    }
+    RecurrentOutput r;
+    r.output = s.batch_first ? transpose(layer_in, 0, 1) : layer_in;
+    for (auto& f : finals) r.finals.push_back(stack(f, 0));
+    return r;
+}
+
+}  // namespace tapegrad::nn::detail
