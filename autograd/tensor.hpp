@@ -78,6 +78,7 @@ public:
     // A scalar (0-d) tensor.
     static Tensor scalar(double v, DType dtype = f32, bool requires_grad = false);
     // From nested initializer lists: Tensor::of({{1, 2}, {3, 4}}); values are converted to dtype.
+    // (A single element nested, {{x}}, is ambiguous in C++: write full({1, 1}, x) instead.)
     static Tensor of(std::initializer_list<double> v, DType dtype = f32, bool requires_grad = false);
     static Tensor of(std::initializer_list<std::initializer_list<double>> v, DType dtype = f32,
                      bool requires_grad = false);
@@ -125,7 +126,8 @@ public:
 
     // A new leaf sharing nothing with this tensor's history (the value is copied).
     Tensor detach() const;
-    // A copy of the value in another dtype, differentiable (recorded as op "to").
+    // The value in another dtype, differentiable (recorded as op "to"); the same tensor when it
+    // already has that dtype.
     Tensor to(DType dtype) const;
     // Backward from this tensor on the tape that recorded it (see Tape::backward).
     void backward() const;

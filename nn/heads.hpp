@@ -27,7 +27,7 @@ Tensor masked_max(const Tensor& output, const std::vector<std::int64_t>& lengths
 
 struct DecoderOptions {
     std::size_t latent_size = 0;  // size of the one input vector the sequence is generated from
-    std::size_t input_size = 0;   // size of each step's input (= output_size when feeding back one-hots)
+    std::size_t input_size = 0;   // size of each step's input; must equal output_size (predictions are fed back)
     std::size_t hidden_size = 0;
     std::size_t output_size = 0;
     Nonlinearity nonlinearity = Nonlinearity::tanh;

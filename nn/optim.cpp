@@ -23,7 +23,7 @@ std::string param_label(const Tensor& p, std::size_t i) {
 }  // namespace
 
 Optimizer::Optimizer(std::vector<Tensor> params, double lr, std::vector<std::string> slot_names)
-    : params_(std::move(params)), lr_(lr), slot_names_(std::move(slot_names)), slots_(params_.size()) {
+    : params_(std::move(params)), lr_(lr), slot_names_(std::move(slot_names)), slots_(params_.size()), param_steps_(params_.size(), 0) {
     if (!(lr >= 0.0) || !std::isfinite(lr)) throw ValueError(fmt::format("optimizer: learning rate {} is invalid", lr));
     for (std::size_t i = 0; i < params_.size(); ++i) {
         if (!params_[i].defined()) throw ValueError(fmt::format("optimizer: parameter {} is undefined", i));
@@ -48,6 +48,7 @@ void Optimizer::step() {
     for (std::size_t i = 0; i < params_.size(); ++i) {
         Tensor& p = params_[i];
         if (!p.has_grad()) continue;
+        ++param_steps_[i];
         bool fresh = false;
         if (slots_[i].empty() && !slot_names_.empty()) {
             for (std::size_t k = 0; k < slot_names_.size(); ++k) slots_[i].push_back(zeros(p.shape(), p.dtype()));
@@ -73,6 +74,9 @@ NamedTensors Optimizer::state_dict() const {
     for (std::size_t i = 0; i < slots_.size(); ++i)
         for (std::size_t k = 0; k < slots_[i].size(); ++k)
             out.emplace_back(fmt::format("{}.{}", i, slot_names_[k]), slots_[i][k].detach());
+    for (std::size_t i = 0; i < slots_.size(); ++i)
+        if (!slots_[i].empty())
+            out.emplace_back(fmt::format("{}.step", i), Tensor::scalar(static_cast<double>(param_steps_[i]), f64));
     out.emplace_back("step", Tensor::scalar(static_cast<double>(steps_), f64));
     return out;
 }
@@ -81,12 +85,21 @@ void Optimizer::load_state_dict(const NamedTensors& state) {
     std::map<std::string, Tensor> given(state.begin(), state.end());
     std::vector<std::string> problems;
     std::vector<std::vector<Tensor>> slots(params_.size());
+    std::vector<std::size_t> param_steps(params_.size(), 0);
     auto step_it = given.find("step");
     if (step_it == given.end() || step_it->second.numel() != 1) problems.push_back("missing 'step'");
     for (std::size_t i = 0; i < params_.size(); ++i) {
         std::size_t found = 0;
         for (const auto& slot : slot_names_) found += given.count(fmt::format("{}.{}", i, slot));
         if (found == 0) continue;  // this parameter had no state yet
+        const std::string step_name = fmt::format("{}.step", i);
+        auto st = given.find(step_name);
+        if (st == given.end() || st->second.numel() != 1) {
+            problems.push_back(fmt::format("missing '{}'", step_name));
+        } else {
+            param_steps[i] = static_cast<std::size_t>(st->second.item());
+            given.erase(st);
+        }
         for (const auto& slot : slot_names_) {
             const std::string name = fmt::format("{}.{}", i, slot);
             auto it = given.find(name);
@@ -110,6 +123,7 @@ void Optimizer::load_state_dict(const NamedTensors& state) {
     for (auto& s : slots)
         if (!s.empty() && s.size() != slot_names_.size()) s.clear();
     slots_ = std::move(slots);
+    param_steps_ = std::move(param_steps);
     steps_ = static_cast<std::size_t>(step_it->second.item());
 }
 
@@ -151,8 +165,8 @@ Adagrad::Adagrad(std::vector<Tensor> params, AdagradOptions o)
         throw ValueError("Adagrad: lr_decay, weight_decay and initial_accumulator_value must be >= 0, eps > 0");
 }
 template <class T>
-void Adagrad::run(std::size_t, T* p, const T* g, std::vector<T*>& s, std::size_t n, bool fresh) {
-    const T clr = static_cast<T>(lr() / (1.0 + static_cast<double>(t() - 1) * options.lr_decay));
+void Adagrad::run(std::size_t i, T* p, const T* g, std::vector<T*>& s, std::size_t n, bool fresh) {
+    const T clr = static_cast<T>(lr() / (1.0 + static_cast<double>(t(i) - 1) * options.lr_decay));
     const T wd = static_cast<T>(options.weight_decay), eps = static_cast<T>(options.eps);
     T* sum = s[0];
     if (fresh)
@@ -230,11 +244,12 @@ Adam::Adam(std::vector<Tensor> params, AdamOptions o, bool decoupled)
         throw ValueError(fmt::format("{}: need 0 <= beta1, beta2 < 1, eps > 0, weight_decay >= 0 (got {}, {}, {}, {})",
                                      decoupled ? "AdamW" : "Adam", o.beta1, o.beta2, o.eps, o.weight_decay));
 }
-AdamW::AdamW(std::vector<Tensor> params, AdamOptions o) : Adam(std::move(params), o, true) {}
+AdamW::AdamW(std::vector<Tensor> params, AdamWOptions o)
+    : Adam(std::move(params), {o.lr, o.beta1, o.beta2, o.eps, o.weight_decay, o.amsgrad}, true) {}
 
 template <class T>
-void Adam::run(std::size_t, T* p, const T* g, std::vector<T*>& s, std::size_t n, bool) {
-    const double step = static_cast<double>(t());
+void Adam::run(std::size_t i, T* p, const T* g, std::vector<T*>& s, std::size_t n, bool) {
+    const double step = static_cast<double>(t(i));
     const T lr = static_cast<T>(this->lr()), b1 = static_cast<T>(options.beta1), b2 = static_cast<T>(options.beta2);
     const T eps = static_cast<T>(options.eps), wd = static_cast<T>(options.weight_decay);
     const T bc1 = static_cast<T>(1.0 - std::pow(options.beta1, step));

@@ -25,7 +25,8 @@ public:
     std::size_t steps() const { return steps_; }
     const std::vector<Tensor>& params() const { return params_; }
 
-    // Per-parameter state ("3.exp_avg" = slot exp_avg of parameter 3) plus "step", for checkpoints.
+    // Per-parameter state ("3.exp_avg" = slot exp_avg of parameter 3, "3.step" its update count)
+    // plus "step" (calls to step()), for checkpoints.
     NamedTensors state_dict() const;
     // Restores what state_dict() gave, checking names and shapes (every mismatch listed).
     void load_state_dict(const NamedTensors& state);
@@ -39,13 +40,16 @@ protected:
                         bool fresh) = 0;
     virtual void update(std::size_t i, double* p, const double* g, std::vector<double*>& slots, std::size_t n,
                         bool fresh) = 0;
-    std::size_t t() const { return steps_; }  // 1 during the first step
+    // How many updates parameter i has had, this one included (1 during its first), counted per
+    // parameter as PyTorch does, so a parameter that skipped steps gets its own bias correction.
+    std::size_t t(std::size_t i) const { return param_steps_[i]; }
 
 private:
     std::vector<Tensor> params_;
     double lr_;
     std::vector<std::string> slot_names_;
     std::vector<std::vector<Tensor>> slots_;  // [param][slot], zeros created on first use
+    std::vector<std::size_t> param_steps_;
     std::size_t steps_ = 0;
 };
 
@@ -135,11 +139,20 @@ private:
     bool decoupled_;
 };
 
-// Adam with decoupled weight decay (p -= lr * weight_decay * p before the Adam step); PyTorch's
-// default weight_decay for AdamW is 1e-2.
+// AdamW's options: Adam's, but weight_decay defaults to 1e-2 as in PyTorch (so AdamW(params,
+// {.lr = 3e-3}) keeps the default decay).
+struct AdamWOptions {
+    double lr = 1e-3;
+    double beta1 = 0.9;
+    double beta2 = 0.999;
+    double eps = 1e-8;
+    double weight_decay = 1e-2;
+    bool amsgrad = false;
+};
+// Adam with decoupled weight decay: p -= lr * weight_decay * p before the Adam step.
 class AdamW : public Adam {
 public:
-    AdamW(std::vector<Tensor> params, AdamOptions options = {.weight_decay = 1e-2});
+    AdamW(std::vector<Tensor> params, AdamWOptions options = {});
 };
 
 // Rescales all gradients together so their global L2 norm is at most max_norm; returns the norm

@@ -94,7 +94,7 @@ TEST_CASE("Adam and AdamW with bias correction", "[nn][optim]") {
         Fixture f;
         const double lr = 0.01, b1 = 0.9, b2 = 0.999, eps = 1e-8, wd = 0.1;
         std::unique_ptr<nn::Optimizer> opt;
-        if (decoupled) opt = std::make_unique<nn::AdamW>(std::vector<Tensor>{f.p}, nn::AdamOptions{.lr = lr, .weight_decay = wd});
+        if (decoupled) opt = std::make_unique<nn::AdamW>(std::vector<Tensor>{f.p}, nn::AdamWOptions{.lr = lr, .weight_decay = wd});
         else opt = std::make_unique<nn::Adam>(std::vector<Tensor>{f.p}, nn::AdamOptions{.lr = lr, .weight_decay = wd});
         double p[2] = {1.0, -2.0}, m[2] = {0, 0}, v[2] = {0, 0};
         for (int s = 0; s < 2; ++s) {
@@ -114,6 +114,26 @@ TEST_CASE("Adam and AdamW with bias correction", "[nn][optim]") {
         }
         CHECK(opt->type_name() == (decoupled ? "AdamW" : "Adam"));
     }
+}
+
+TEST_CASE("bias correction counts each parameter's own updates, as PyTorch", "[nn][optim]") {
+    // q gets no gradient in the first step: its first update must be a first Adam step (|step| = lr).
+    Tensor p = Tensor::of({1.0}, f64, true), q = Tensor::of({1.0}, f64, true);
+    nn::Adam opt({p, q}, {.lr = 0.1});
+    {
+        Tape tape;
+        tape.backward(sum(p * 3.0));
+    }
+    opt.step();
+    opt.zero_grad();
+    {
+        Tape tape;
+        tape.backward(sum(q * 3.0));
+    }
+    opt.step();
+    CHECK(q.at(0) == Approx(1.0 - 0.1).epsilon(1e-7));
+    CHECK(nn::AdamW({p}).options.weight_decay == 1e-2);
+    CHECK(nn::AdamW({p}, {.lr = 3e-3}).options.weight_decay == 1e-2);  // the default survives other options
 }
 
 TEST_CASE("optimizer state round-trips, so a restored optimizer continues identically", "[nn][optim]") {
