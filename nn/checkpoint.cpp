@@ -108,14 +108,7 @@ CheckpointInfo load_checkpoint(const std::string& path, Module& module, Optimize
 
     // Model and optimizer are checked (and the model rolled back) before the generator changes.
     try {
-        NamedTensors current = state_dict(module);
-        load_state_dict(module, model);
-        try {
-            optimizer.load_state_dict(opt);
-        } catch (...) {
-            load_state_dict(module, current);
-            throw;
-        }
+        load_state_dicts(module, optimizer, model, opt);
     } catch (const ValueError& e) {
         throw ValueError(fmt::format("load_checkpoint {}: {}", path, e.what()));
     }

@@ -56,37 +56,18 @@ std::string GRUCell::extra_repr() const {
 }
 
 // ---- GRU ----------------------------------------------------------------------------------------
+namespace {
+detail::RecurrentShape shape_of(const GRUOptions& o) {
+    return {o.input_size, o.hidden_size, o.num_layers, o.bias, o.batch_first, o.dropout, o.bidirectional};
+}
+}  // namespace
+
 GRU::GRU(const GRUOptions& o) : options(o) {
-    if (o.input_size == 0 || o.hidden_size == 0 || o.num_layers == 0)
-        throw ValueError(fmt::format("GRU: input_size {}, hidden_size {} and num_layers {} must be positive",
-                                     o.input_size, o.hidden_size, o.num_layers));
-    if (!(o.dropout >= 0.0 && o.dropout <= 1.0))
-        throw ValueError(fmt::format("GRU: dropout {} is not a probability in [0, 1]", o.dropout));
-    const std::size_t H = o.hidden_size, D = num_directions(), G = 3 * H;
-    for (std::size_t l = 0; l < o.num_layers; ++l)
-        for (std::size_t d = 0; d < D; ++d) {
-            const std::size_t in = l == 0 ? o.input_size : H * D;
-            const std::string sfx = fmt::format("_l{}{}", l, d == 1 ? "_reverse" : "");
-            Weights w;
-            w.w_ih = register_parameter("weight_ih" + sfx, detail::init_recurrent(H, {G, in}));
-            w.w_hh = register_parameter("weight_hh" + sfx, detail::init_recurrent(H, {G, H}));
-            if (o.bias) {
-                w.b_ih = register_parameter("bias_ih" + sfx, detail::init_recurrent(H, {G}));
-                w.b_hh = register_parameter("bias_hh" + sfx, detail::init_recurrent(H, {G}));
-            }
-            weights_.push_back(w);
-        }
+    weights_ = detail::make_recurrent_weights("GRU", shape_of(o), 3,
+                                              [this](const std::string& n, Tensor v) { return register_parameter(n, v); });
 }
 
-std::string GRU::extra_repr() const {
-    std::string s = fmt::format("{}, {}", options.input_size, options.hidden_size);
-    if (options.num_layers != 1) s += fmt::format(", num_layers={}", options.num_layers);
-    if (!options.bias) s += ", bias=false";
-    if (options.batch_first) s += ", batch_first=true";
-    if (options.dropout != 0.0) s += fmt::format(", dropout={}", options.dropout);
-    if (options.bidirectional) s += ", bidirectional=true";
-    return s;
-}
+std::string GRU::extra_repr() const { return detail::recurrent_repr(shape_of(options)); }
 
 GRUResult GRU::forward(const Tensor& input, const Tensor& h0, const std::vector<std::int64_t>& lengths) const {
     const GRUOptions& o = options;
@@ -104,7 +85,7 @@ GRUResult GRU::forward(const Tensor& input, const Tensor& h0, const std::vector<
         return linear(in, weights_[ld].w_ih, weights_[ld].b_ih);  // [T, B, 3H]
     };
     auto step = [&](std::size_t ld, const Tensor& xw_t, const std::vector<Tensor>& state) {
-        const Weights& w = weights_[ld];
+        const RecurrentWeights& w = weights_[ld];
         return std::vector<Tensor>{gru_update(xw_t, linear(state[0], w.w_hh, w.b_hh), state[0], H)};
     };
     detail::RecurrentOutput r = detail::run_recurrent(spec, input, {h0}, lengths, project, step);

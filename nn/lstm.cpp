@@ -59,37 +59,18 @@ std::string LSTMCell::extra_repr() const {
 }
 
 // ---- LSTM ---------------------------------------------------------------------------------------
+namespace {
+detail::RecurrentShape shape_of(const LSTMOptions& o) {
+    return {o.input_size, o.hidden_size, o.num_layers, o.bias, o.batch_first, o.dropout, o.bidirectional};
+}
+}  // namespace
+
 LSTM::LSTM(const LSTMOptions& o) : options(o) {
-    if (o.input_size == 0 || o.hidden_size == 0 || o.num_layers == 0)
-        throw ValueError(fmt::format("LSTM: input_size {}, hidden_size {} and num_layers {} must be positive",
-                                     o.input_size, o.hidden_size, o.num_layers));
-    if (!(o.dropout >= 0.0 && o.dropout <= 1.0))
-        throw ValueError(fmt::format("LSTM: dropout {} is not a probability in [0, 1]", o.dropout));
-    const std::size_t H = o.hidden_size, D = num_directions(), G = 4 * H;
-    for (std::size_t l = 0; l < o.num_layers; ++l)
-        for (std::size_t d = 0; d < D; ++d) {
-            const std::size_t in = l == 0 ? o.input_size : H * D;
-            const std::string sfx = fmt::format("_l{}{}", l, d == 1 ? "_reverse" : "");
-            Weights w;
-            w.w_ih = register_parameter("weight_ih" + sfx, detail::init_recurrent(H, {G, in}));
-            w.w_hh = register_parameter("weight_hh" + sfx, detail::init_recurrent(H, {G, H}));
-            if (o.bias) {
-                w.b_ih = register_parameter("bias_ih" + sfx, detail::init_recurrent(H, {G}));
-                w.b_hh = register_parameter("bias_hh" + sfx, detail::init_recurrent(H, {G}));
-            }
-            weights_.push_back(w);
-        }
+    weights_ = detail::make_recurrent_weights("LSTM", shape_of(o), 4,
+                                              [this](const std::string& n, Tensor v) { return register_parameter(n, v); });
 }
 
-std::string LSTM::extra_repr() const {
-    std::string s = fmt::format("{}, {}", options.input_size, options.hidden_size);
-    if (options.num_layers != 1) s += fmt::format(", num_layers={}", options.num_layers);
-    if (!options.bias) s += ", bias=false";
-    if (options.batch_first) s += ", batch_first=true";
-    if (options.dropout != 0.0) s += fmt::format(", dropout={}", options.dropout);
-    if (options.bidirectional) s += ", bidirectional=true";
-    return s;
-}
+std::string LSTM::extra_repr() const { return detail::recurrent_repr(shape_of(options)); }
 
 LSTMResult LSTM::forward(const Tensor& input, const Tensor& h0, const Tensor& c0,
                          const std::vector<std::int64_t>& lengths) const {
@@ -107,7 +88,7 @@ LSTMResult LSTM::forward(const Tensor& input, const Tensor& h0, const Tensor& c0
                                .state_names = {"h0", "c0"}};
     // Both biases are folded into the all-steps projection: the step adds only h W_hh^T.
     auto project = [&](std::size_t ld, const Tensor& in) {
-        const Weights& w = weights_[ld];
+        const RecurrentWeights& w = weights_[ld];
         Tensor xw = linear(in, w.w_ih, w.b_ih);  // [T, B, 4H]
         return w.b_hh.defined() ? xw + w.b_hh : xw;
     };

@@ -73,10 +73,7 @@ public:
     const LSTMOptions options;
 
 private:
-    struct Weights {
-        Tensor w_ih, w_hh, b_ih, b_hh;
-    };
-    std::vector<Weights> weights_;  // index layer * D + direction
+    std::vector<RecurrentWeights> weights_;  // index layer * D + direction
 };
 
 }  // namespace tapegrad::nn

@@ -16,6 +16,12 @@ namespace tapegrad::nn {
 
 using NamedTensors = std::vector<std::pair<std::string, Tensor>>;
 
+// One layer and direction of a recurrent layer (RNN, LSTM, GRU): gates G = 1, 4, 3.
+struct RecurrentWeights {
+    Tensor w_ih, w_hh;  // [G*H, in], [G*H, H]
+    Tensor b_ih, b_hh;  // [G*H] each; undefined without bias
+};
+
 class Module {
 public:
     Module() = default;

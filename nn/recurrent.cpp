@@ -18,6 +18,42 @@ Tensor init_recurrent(std::size_t hidden, const Shape& shape) {
     return uniform(shape, -k, k);
 }
 
+std::vector<RecurrentWeights> make_recurrent_weights(const std::string& layer, const RecurrentShape& o,
+                                                     std::size_t gates, const RegisterFn& reg) {
+    if (o.input_size == 0 || o.hidden_size == 0 || o.num_layers == 0)
+        throw ValueError(fmt::format("{}: input_size {}, hidden_size {} and num_layers {} must be positive", layer,
+                                     o.input_size, o.hidden_size, o.num_layers));
+    if (!(o.dropout >= 0.0 && o.dropout <= 1.0))
+        throw ValueError(fmt::format("{}: dropout {} is not a probability in [0, 1]", layer, o.dropout));
+    const std::size_t H = o.hidden_size, D = o.bidirectional ? 2 : 1, G = gates * H;
+    std::vector<RecurrentWeights> out;
+    for (std::size_t l = 0; l < o.num_layers; ++l)
+        for (std::size_t d = 0; d < D; ++d) {
+            const std::size_t in = l == 0 ? o.input_size : H * D;
+            const std::string sfx = fmt::format("_l{}{}", l, d == 1 ? "_reverse" : "");
+            RecurrentWeights w;
+            w.w_ih = reg("weight_ih" + sfx, init_recurrent(H, {G, in}));
+            w.w_hh = reg("weight_hh" + sfx, init_recurrent(H, {G, H}));
+            if (o.bias) {
+                w.b_ih = reg("bias_ih" + sfx, init_recurrent(H, {G}));
+                w.b_hh = reg("bias_hh" + sfx, init_recurrent(H, {G}));
+            }
+            out.push_back(w);
+        }
+    return out;
+}
+
+std::string recurrent_repr(const RecurrentShape& o, const std::string& extra) {
+    std::string s = fmt::format("{}, {}", o.input_size, o.hidden_size);
+    if (o.num_layers != 1) s += fmt::format(", num_layers={}", o.num_layers);
+    if (!extra.empty()) s += ", " + extra;
+    if (!o.bias) s += ", bias=false";
+    if (o.batch_first) s += ", batch_first=true";
+    if (o.dropout != 0.0) s += fmt::format(", dropout={}", o.dropout);
+    if (o.bidirectional) s += ", bidirectional=true";
+    return s;
+}
+
 namespace {
 // Per-step masks for variable lengths: keep[t] is [B, 1], 1 where step t is inside the sequence.
 // full[t] is true when no sequence is padded at t, so that step needs no masking at all.

@@ -68,10 +68,7 @@ public:
     const RNNOptions options;
 
 private:
-    struct Weights {
-        Tensor w_ih, w_hh, b_ih, b_hh;
-    };
-    std::vector<Weights> weights_;  // index layer * D + direction
+    std::vector<RecurrentWeights> weights_;  // index layer * D + direction
 };
 
 }  // namespace tapegrad::nn

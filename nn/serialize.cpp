@@ -267,6 +267,18 @@ namespace {
 const std::string kOptimizerPrefix = "optimizer.";
 }  // namespace
 
+void load_state_dicts(Module& module, Optimizer& optimizer, const NamedTensors& model_state,
+                      const NamedTensors& optimizer_state) {
+    const NamedTensors current = state_dict(module);
+    load_state_dict(module, model_state);  // checks everything before changing anything
+    try {
+        optimizer.load_state_dict(optimizer_state);
+    } catch (...) {
+        load_state_dict(module, current);  // put the model back as it was
+        throw;
+    }
+}
+
 void save(const Module& module, const Optimizer& optimizer, const std::string& path) {
     NamedTensors all = state_dict(module);
     for (const auto& [name, t] : all)
@@ -284,15 +296,7 @@ void load(Module& module, Optimizer& optimizer, const std::string& path) {
         else model.emplace_back(name, t);
     }
     try {
-        // Check both before changing either, so a failed load leaves model and optimizer as they were.
-        NamedTensors current = state_dict(module);
-        load_state_dict(module, model);
-        try {
-            optimizer.load_state_dict(opt);
-        } catch (...) {
-            load_state_dict(module, current);
-            throw;
-        }
+        load_state_dicts(module, optimizer, model, opt);
     } catch (const ValueError& e) {
         throw ValueError(fmt::format("load {}: {}", path, e.what()));
     }

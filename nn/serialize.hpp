@@ -23,6 +23,11 @@ NamedTensors state_dict(const Module& module);
 // typed entry is listed in one ValueError, and then nothing is changed.
 void load_state_dict(Module& module, const NamedTensors& state);
 
+// Loads a model's and its optimizer's state together: both are checked before either changes, so
+// when one does not fit, model and optimizer are left as they were (a ValueError listing the problems).
+void load_state_dicts(Module& module, Optimizer& optimizer, const NamedTensors& model_state,
+                      const NamedTensors& optimizer_state);
+
 // save_tensors(state_dict(module)) and load_state_dict(module, load_tensors(path)).
 void save(const Module& module, const std::string& path);
 void load(Module& module, const std::string& path);

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "../../autograd/tensor.hpp"
+#include "../module.hpp"
 
 namespace tapegrad::nn::detail {
 
@@ -44,5 +45,24 @@ RecurrentOutput run_recurrent(const RecurrentSpec& spec, const Tensor& input, co
 
 // U(-1/sqrt(hidden), 1/sqrt(hidden)), PyTorch's initialisation of every recurrent parameter.
 Tensor init_recurrent(std::size_t hidden, const Shape& shape);
+
+// The options every recurrent layer shares, as its constructor received them.
+struct RecurrentShape {
+    std::size_t input_size = 0, hidden_size = 0, num_layers = 1;
+    bool bias = true, batch_first = false;
+    double dropout = 0.0;
+    bool bidirectional = false;
+};
+
+// Validates the shared options (naming the layer) and creates the weights of every layer and
+// direction with PyTorch's names (weight_ih_l{k}[_reverse], ...), shapes ([gates*H, in]) and init,
+// registering each through reg. Returns them indexed layer * D + direction.
+using RegisterFn = std::function<Tensor(const std::string& name, Tensor value)>;
+std::vector<RecurrentWeights> make_recurrent_weights(const std::string& layer, const RecurrentShape& shape,
+                                                     std::size_t gates, const RegisterFn& reg);
+
+// "10, 20, num_layers=2, <extra>, bias=false, batch_first=true, dropout=0.5, bidirectional=true",
+// listing only what differs from the defaults, as PyTorch prints its layers.
+std::string recurrent_repr(const RecurrentShape& shape, const std::string& extra = "");
 
 }  // namespace tapegrad::nn::detail
