@@ -86,8 +86,11 @@ void Optimizer::load_state_dict(const NamedTensors& state) {
     std::vector<std::string> problems;
     std::vector<std::vector<Tensor>> slots(params_.size());
     std::vector<std::size_t> param_steps(params_.size(), 0);
-    auto step_it = given.find("step");
-    if (step_it == given.end() || step_it->second.numel() != 1) problems.push_back("missing 'step'");
+    // Read now: erasing entries from `given` below invalidates iterators into it.
+    std::size_t steps = 0;
+    if (auto it = given.find("step"); it == given.end() || it->second.numel() != 1)
+        problems.push_back("missing 'step'");
+    else steps = static_cast<std::size_t>(it->second.item());
     for (std::size_t i = 0; i < params_.size(); ++i) {
         std::size_t found = 0;
         for (const auto& slot : slot_names_) found += given.count(fmt::format("{}.{}", i, slot));
@@ -124,7 +127,7 @@ void Optimizer::load_state_dict(const NamedTensors& state) {
         if (!s.empty() && s.size() != slot_names_.size()) s.clear();
     slots_ = std::move(slots);
     param_steps_ = std::move(param_steps);
-    steps_ = static_cast<std::size_t>(step_it->second.item());
+    steps_ = steps;
 }
 
 // ---- SGD ----------------------------------------------------------------------------------------

@@ -86,7 +86,7 @@ TEST_CASE("detach cuts the gradient", "[engine]") {
     CHECK(g(x) == Approx(4.0));
 }
 
-TEST_CASE("a second backward over a released record is refused; retain_graph allows it", "[engine]") {
+TEST_CASE("a second backward over a released record is refused, retain_graph allows it", "[engine]") {
     Tensor x = Tensor::scalar(2.0, f64, true);
     {
         Tape tape;

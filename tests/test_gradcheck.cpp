@@ -169,7 +169,7 @@ TEST_CASE("gradcheck names inputs by option, then by tensor name, then by positi
     REQUIRE_THROWS_AS(gradcheck(f, {w, x}, {.names = {"only_one"}}), ValueError);
 }
 
-TEST_CASE("an input the function ignores gets a zero gradient and passes; a fake gradient for it fails",
+TEST_CASE("an input the function ignores gets a zero gradient and passes, a fake gradient for it fails",
           "[gradcheck]") {
     std::mt19937_64 gen(17);
     const Tensor x = uniform(gen, {2, 3}, "x");

@@ -43,7 +43,7 @@ TEST_CASE("named_parameters are dotted and in registration order", "[nn][module]
                       Contains("parameters: 67"));
 }
 
-TEST_CASE("train/eval propagate; zero_grad clears; to() converts and back preserves values", "[nn][module]") {
+TEST_CASE("train/eval propagate, zero_grad clears, to() converts and back preserves values", "[nn][module]") {
     Tagger m;
     m.eval();
     CHECK_FALSE(m.rnn.is_training());
@@ -94,7 +94,7 @@ TEST_CASE("Linear applies to the last axis of any rank", "[nn][linear]") {
     REQUIRE_THROWS_WITH(lin(zeros({4, 5}, f64)), Contains("Linear(3, 2)") && Contains("[4, 5]"));
 }
 
-TEST_CASE("Embedding looks rows up; padding_idx gives zeros and no gradient", "[nn][embedding]") {
+TEST_CASE("Embedding looks rows up, padding_idx gives zeros and no gradient", "[nn][embedding]") {
     manual_seed(3);
     nn::Embedding emb(5, 3, 0);
     emb.to(f64);

@@ -156,7 +156,7 @@ TEST_CASE("optimizer state round-trips, so a restored optimizer continues identi
     REQUIRE_THROWS_WITH(ob.load_state_dict(bad), Contains("0.exp_avg") && Contains("[3]"));
 }
 
-TEST_CASE("parameters without a gradient are skipped; learning rate is settable", "[nn][optim]") {
+TEST_CASE("parameters without a gradient are skipped, learning rate is settable", "[nn][optim]") {
     Fixture f;
     Tensor q = Tensor::of({5.0}, f64, true);
     nn::SGD opt({f.p, q}, {.lr = 1.0});

@@ -159,7 +159,7 @@ TEST_CASE("activations at their kinks follow PyTorch", "[activation]") {
     }
 }
 
-TEST_CASE("activations stay finite for extreme inputs; NaN propagates", "[activation]") {
+TEST_CASE("activations stay finite for extreme inputs, NaN propagates", "[activation]") {
     for (DType dt : {f32, f64}) {
         const Tensor x = Tensor::of({-1000.0, -80.0, 80.0, 1000.0}, dt);
         const Tensor s = sigmoid(x), t = tanh(x);

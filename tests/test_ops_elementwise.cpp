@@ -305,7 +305,7 @@ TEST_CASE("exp, log, sqrt, abs and pow at their boundaries", "[elementwise]") {
 
 // ---- pow with a tensor exponent -------------------------------------------------------------------
 
-TEST_CASE("pow(x, p) with a tensor exponent broadcasts; gradients for x and p", "[elementwise]") {
+TEST_CASE("pow(x, p) with a tensor exponent broadcasts, gradients for x and p", "[elementwise]") {
     std::mt19937 gen(6);
     check_binary({"pow", [](const Tensor& a, const Tensor& b) { return pow(a, b); },
                   [](double a, double b) { return std::pow(a, b); }, -2, 2},
@@ -384,7 +384,7 @@ TEST_CASE("clamp, clamp_min, clamp_max: values, gradient 1 on [min, max] and 0 o
     CHECK(clamp(Tensor::of({-3.0, 3.0}), 2.0, 2.0).at(0) == 2.0);
 }
 
-TEST_CASE("clamp: NaN stays NaN with gradient 0; bad bounds are ValueErrors", "[elementwise]") {
+TEST_CASE("clamp: NaN stays NaN with gradient 0, bad bounds are ValueErrors", "[elementwise]") {
     for (DType dt : {f32, f64}) {
         const auto g = grads_of([](std::vector<Tensor>& in) { return clamp(in[0], 0.0, 1.0); },
                                 {Tensor::of({NAN, 0.5}, dt)});
@@ -403,7 +403,7 @@ TEST_CASE("clamp: NaN stays NaN with gradient 0; bad bounds are ValueErrors", "[
 
 // ---- maximum, minimum ---------------------------------------------------------------------------
 
-TEST_CASE("maximum and minimum broadcast; gradients go to the chosen input", "[elementwise]") {
+TEST_CASE("maximum and minimum broadcast, gradients go to the chosen input", "[elementwise]") {
     std::mt19937 gen(8);
     check_binary({"maximum", [](const Tensor& a, const Tensor& b) { return maximum(a, b); },
                   [](double a, double b) { return std::max(a, b); }, -1, 1},
@@ -420,7 +420,7 @@ TEST_CASE("maximum and minimum broadcast; gradients go to the chosen input", "[e
         {signed_away_from_zero(gen, {3, 4}), uniform(gen, {4}, f64, -1, 1)});
 }
 
-TEST_CASE("maximum and minimum split the gradient equally on ties; NaN propagates", "[elementwise]") {
+TEST_CASE("maximum and minimum split the gradient equally on ties, NaN propagates", "[elementwise]") {
     for (DType dt : {f32, f64}) {
         // a = [1, 2, 3], b = 2 broadcast: a wins, tie, a wins (maximum); b wins, tie, b wins (minimum).
         const Tensor a = Tensor::of({1.0, 2.0, 3.0}, dt), b = Tensor::scalar(2.0, dt);
@@ -454,7 +454,7 @@ TEST_CASE("maximum and minimum split the gradient equally on ties; NaN propagate
 
 // ---- where --------------------------------------------------------------------------------------
 
-TEST_CASE("where broadcasts over mask, a and b; the mask may have either dtype", "[elementwise]") {
+TEST_CASE("where broadcasts over mask, a and b, the mask may have either dtype", "[elementwise]") {
     std::mt19937 gen(9);
     std::bernoulli_distribution coin(0.5);
     const std::vector<std::array<Shape, 3>> shapes = {

@@ -241,7 +241,7 @@ TEMPLATE_TEST_CASE("outer multiplies every pair", "[linalg]", float, double) {
     require_close(outer(a, b), {4, 3}, ref);
 }
 
-TEST_CASE("outer: gradient; bad shapes", "[linalg]") {
+TEST_CASE("outer: gradient, bad shapes", "[linalg]") {
     std::mt19937 gen(38);
     require_gradcheck([](const std::vector<Tensor>& in) { return outer(in[0], in[1]) * outer(in[0], in[0]); },
                       {uniform(gen, {3}), uniform(gen, {3})});

@@ -270,7 +270,7 @@ TEST_CASE("reductions over an empty axis: sum 0, mean NaN, logsumexp -inf, norm 
     }
 }
 
-TEST_CASE("max and min: ties send the gradient to the first occurrence; NaN propagates", "[reduce]") {
+TEST_CASE("max and min: ties send the gradient to the first occurrence, NaN propagates", "[reduce]") {
     for (DType dt : {f32, f64}) {
         const Tensor x = Tensor::of({{1.0, 3.0, 3.0}, {2.0, 2.0, 0.0}}, dt);
         // Along axis 1: row 0's max 3 first at column 1; row 1's max 2 first at column 0.

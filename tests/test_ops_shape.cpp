@@ -161,7 +161,7 @@ TEMPLATE_TEST_CASE("permute and transpose move axes", "[shape]", float, double) 
     require_values(transpose(m), {5, 3}, [&](const Shape& i) { return at(m, {i[1], i[0]}); });
 }
 
-TEST_CASE("permute and transpose: gradient through the inverse permutation; bad axes", "[shape]") {
+TEST_CASE("permute and transpose: gradient through the inverse permutation, bad axes", "[shape]") {
     std::mt19937 gen(6);
     const Tensor x = uniform(gen, {2, 3, 4});
     // {1, 2, 0} is not its own inverse, so a backward using the forward permutation would fail.
@@ -189,7 +189,7 @@ TEMPLATE_TEST_CASE("broadcast_to and expand repeat size-1 and missing leading ax
     require_values(broadcast_to(x, {3, 1}), {3, 1}, [&](const Shape& i) { return at(x, i); });
 }
 
-TEST_CASE("broadcast_to: the gradient is summed back; bad target shapes", "[shape]") {
+TEST_CASE("broadcast_to: the gradient is summed back, bad target shapes", "[shape]") {
     std::mt19937 gen(8);
     const Tensor x = uniform(gen, {3, 1});
     require_gradcheck([](const std::vector<Tensor>& in) {
@@ -216,7 +216,7 @@ TEMPLATE_TEST_CASE("select picks one index along an axis, negative counting from
     require_values(select(x, 1, -2), {4, 3}, [&](const Shape& i) { return at(x, {i[0], 0, i[1]}); });
 }
 
-TEST_CASE("select: every time step selected and summed gives gradient ones; bad index", "[shape]") {
+TEST_CASE("select: every time step selected and summed gives gradient ones, bad index", "[shape]") {
     std::mt19937 gen(10);
     const Tensor x = uniform(gen, {5, 2, 3});  // [T, B, F]
     const auto g = grad_of_sum(x, [](const Tensor& t) {
@@ -265,7 +265,7 @@ TEMPLATE_TEST_CASE("slice along an inner axis", "[shape]", float, double) {
     require_values(slice(x, -1, -2, 3), {2, 7, 2}, [&](const Shape& i) { return at(x, {i[0], i[1], 1 + i[2]}); });
 }
 
-TEST_CASE("slice: gradient with a step and overlapping slices; bad step", "[shape]") {
+TEST_CASE("slice: gradient with a step and overlapping slices, bad step", "[shape]") {
     std::mt19937 gen(12);
     const Tensor x = uniform(gen, {3, 6});
     require_gradcheck([](const std::vector<Tensor>& in) {
@@ -287,7 +287,7 @@ TEMPLATE_TEST_CASE("flip reverses one axis", "[shape]", float, double) {
     require_values(flip(x, -1), {3, 4, 2}, [&](const Shape& i) { return at(x, {i[0], i[1], 1 - i[2]}); });
 }
 
-TEST_CASE("flip: gradient; bad axis", "[shape]") {
+TEST_CASE("flip: gradient, bad axis", "[shape]") {
     std::mt19937 gen(14);
     const Tensor x = uniform(gen, {3, 4});
     require_gradcheck([](const std::vector<Tensor>& in) { return flip(in[0], 1) * in[0] + flip(in[0], 0); }, {x});
@@ -305,7 +305,7 @@ TEMPLATE_TEST_CASE("pad adds constant entries around one axis", "[shape]", float
     require_values(pad(x, -1, 0, 0), {2, 3}, [&](const Shape& i) { return at(x, i); });
 }
 
-TEST_CASE("pad: gradient; bad axis", "[shape]") {
+TEST_CASE("pad: gradient, bad axis", "[shape]") {
     std::mt19937 gen(16);
     const Tensor x = uniform(gen, {2, 3});
     require_gradcheck([](const std::vector<Tensor>& in) {
@@ -328,7 +328,7 @@ TEMPLATE_TEST_CASE("index_select takes entries in the given order, repeats allow
     CHECK(index_select(x, -1, {}).shape() == Shape{4, 5, 0});
 }
 
-TEST_CASE("index_select: repeated indices accumulate gradients; out-of-range indices", "[shape]") {
+TEST_CASE("index_select: repeated indices accumulate gradients, out-of-range indices", "[shape]") {
     std::mt19937 gen(18);
     const Tensor x = uniform(gen, {3, 4});
     const std::vector<std::int64_t> idx{2, 2, 0, 2};
@@ -359,7 +359,7 @@ TEMPLATE_TEST_CASE("embedding looks up one table row per id", "[shape]", float, 
     require_values(embedding(table, one), {1, 4}, [&](const Shape& i) { return at(table, {7, i[1]}); });
 }
 
-TEST_CASE("embedding: repeated ids accumulate into their row; out-of-range ids", "[shape]") {
+TEST_CASE("embedding: repeated ids accumulate into their row, out-of-range ids", "[shape]") {
     std::mt19937 gen(20);
     const Tensor table = uniform(gen, {6, 3});
     const xt::xarray<std::int64_t> ids = {{1, 4}, {1, 1}, {5, 4}};  // id 1 three times, 4 twice, 0/2/3 never
@@ -397,7 +397,7 @@ TEMPLATE_TEST_CASE("gather picks along one axis per position (PyTorch semantics)
                    [&](const Shape& i) { return at(y, {i[0], i[1], static_cast<std::size_t>(i2(i[0], i[1], 0))}); });
 }
 
-TEST_CASE("gather: repeated positions accumulate; bad index shapes and values", "[shape]") {
+TEST_CASE("gather: repeated positions accumulate, bad index shapes and values", "[shape]") {
     std::mt19937 gen(22);
     const Tensor x = uniform(gen, {3, 4});
     const xt::xarray<std::int64_t> idx = {{0, 0, 2, 2, 0}, {1, 1, 1, 3, 3}};  // [2, 5] along axis 1
@@ -439,7 +439,7 @@ TEMPLATE_TEST_CASE("stack joins along a new axis, concat along an existing one",
                    [&](const Shape& i) { return i[0] < 2 ? at(b, i) : at(xs[0], {i[0] - 2, i[1]}); });
 }
 
-TEST_CASE("stack and concat: gradients; mismatched shapes", "[shape]") {
+TEST_CASE("stack and concat: gradients, mismatched shapes", "[shape]") {
     std::mt19937 gen(24);
     const Tensor a = uniform(gen, {2, 3}), b = uniform(gen, {2, 3}), c = uniform(gen, {2, 2});
     require_gradcheck([](const std::vector<Tensor>& in) {
@@ -482,7 +482,7 @@ TEMPLATE_TEST_CASE("split and chunk cut consecutive pieces", "[shape]", float, d
     CHECK(chunk(x, std::numeric_limits<std::size_t>::max(), 1).size() == 5);
 }
 
-TEST_CASE("split and chunk: gradients; bad sizes", "[shape]") {
+TEST_CASE("split and chunk: gradients, bad sizes", "[shape]") {
     std::mt19937 gen(26);
     const Tensor x = uniform(gen, {4, 3});
     require_gradcheck([](const std::vector<Tensor>& in) {
