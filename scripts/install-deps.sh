@@ -11,6 +11,7 @@ PACKAGES=(
   libzip-dev zipcmp zipmerge ziptool   # .npz archives (libzip's CMake config wants its tools)
   catch2                    # tests
   libcli11-dev              # command-line parsing in the examples
+  fortunes                  # English text for the character-level language model (the main job)
 )
 
 missing=()

@@ -1,0 +1,279 @@
+// A character-level language model: an Elman RNN learns to predict the next character of a text
+// and then writes new text one character at a time. Everything between raw text and samples comes
+// from tapegrad: a vocabulary, B parallel streams, truncated BPTT, Adam (or Adagrad), gradient-norm
+// clipping, validation loss in bits per character, atomic checkpoints, and sampling with
+// temperature, top-k and a priming text.
+//
+//   char_rnn train [--text FILE] [--steps N] [--minutes M] ...    trains, then prints samples
+//   char_rnn sample --checkpoint FILE [--prime TEXT] ...          writes text from a checkpoint
+//
+// The default text is the English fortunes of Debian's `fortunes` package.
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+#include <tapegrad/tapegrad.hpp>
+
+using namespace tapegrad;
+namespace fs = std::filesystem;
+
+namespace {
+
+// Embedding -> RNN -> Linear: ids [T, B] -> logits [T, B, V].
+struct CharModel : nn::Module {
+    nn::Embedding embed;
+    nn::RNN rnn;
+    nn::Linear head;
+    CharModel(std::size_t vocab, std::size_t embed_dim, std::size_t hidden, std::size_t layers)
+        : embed(vocab, embed_dim),
+          rnn({.input_size = embed_dim, .hidden_size = hidden, .num_layers = layers}),
+          head(hidden, vocab) {
+        register_module("embed", embed);
+        register_module("rnn", rnn);
+        register_module("head", head);
+    }
+    std::string type_name() const override { return "CharModel"; }
+    // state: h [layers, B, H], or undefined for zeros. Returns logits and the new state.
+    std::pair<Tensor, Tensor> forward(const xt::xarray<std::int64_t>& ids, const Tensor& state) const {
+        auto [out, h_n] = rnn(embed(ids), state);
+        return {head(out), h_n};
+    }
+};
+
+// The hyperparameters a checkpoint needs to rebuild its model, stored next to the weights.
+struct Config {
+    std::size_t embed = 64, hidden = 256, layers = 1;
+    Tensor to_tensor() const {
+        return Tensor::of({static_cast<double>(embed), static_cast<double>(hidden), static_cast<double>(layers)}, f64);
+    }
+    static Config from_tensor(const Tensor& t) {
+        if (t.numel() != 3) throw FormatError("char_rnn: the checkpoint's config entry is not [embed, hidden, layers]");
+        return {static_cast<std::size_t>(t.at(0)), static_cast<std::size_t>(t.at(1)), static_cast<std::size_t>(t.at(2))};
+    }
+};
+
+// The default corpus: every fortune of every plain-text fortune file (the files without an
+// extension), in an order shuffled once with a fixed seed, separated by blank lines. Shuffling
+// makes the validation part (the end of the text) read like the rest rather than like whichever
+// file sorts last.
+std::string default_text() {
+    const fs::path dir = "/usr/share/games/fortunes";
+    if (!fs::is_directory(dir))
+        throw ValueError("char_rnn: no --text given and " + dir.string() +
+                         " does not exist (install Debian's `fortunes` package, or pass --text FILE)");
+    std::vector<fs::path> files;
+    for (const auto& e : fs::directory_iterator(dir))
+        if (e.is_regular_file() && !e.path().has_extension()) files.push_back(e.path());
+    std::sort(files.begin(), files.end());
+    std::vector<std::string> fortunes;
+    for (const auto& f : files) {
+        const std::string s = nn::read_text_file(f.string());
+        std::size_t begin = 0;
+        for (std::size_t end; begin < s.size(); begin = end + 3) {
+            end = s.find("\n%\n", begin);
+            if (end == std::string::npos) end = s.size();
+            if (end > begin) fortunes.push_back(s.substr(begin, end - begin));
+        }
+    }
+    Generator order(2024);
+    std::string text;
+    for (std::size_t i : nn::shuffled_indices(fortunes.size(), order)) text += fortunes[i] + "\n\n";
+    return text;
+}
+
+// Rows [begin, end) of a [N, B] block of streams: the inputs (or, shifted by one, the targets) of a chunk.
+xt::xarray<std::int64_t> rows(const xt::xarray<std::int64_t>& streams, std::size_t begin, std::size_t end) {
+    const std::size_t B = streams.shape()[1];
+    xt::xarray<std::int64_t> out = xt::xarray<std::int64_t>::from_shape({end - begin, B});
+    std::copy(streams.data() + begin * B, streams.data() + end * B, out.data());
+    return out;
+}
+
+// Mean cross-entropy (nats per character) of the model on a [N, B] block of streams, no gradients.
+double evaluate(const CharModel& model, const xt::xarray<std::int64_t>& streams, std::size_t chunk) {
+    NoGrad guard;
+    const std::size_t N = streams.shape()[0], B = streams.shape()[1];
+    Tensor state;
+    double total = 0;
+    std::size_t count = 0;
+    for (std::size_t t = 0; t + 1 < N; t += chunk) {
+        const std::size_t len = std::min(chunk, N - 1 - t);
+        const auto x = rows(streams, t, t + len), y = rows(streams, t + 1, t + 1 + len);
+        auto [logits, h] = model.forward(x, state);
+        state = h;
+        total += cross_entropy(logits, y, {.reduction = Reduction::sum}).item();
+        count += len * B;
+    }
+    return total / static_cast<double>(count);
+}
+
+std::string sample_text(const CharModel& model, const nn::Vocab& vocab, const std::string& prime,
+                        const nn::SampleOptions& opt, Generator& gen) {
+    Tensor state;
+    auto step = [&](std::int64_t id, Tensor& s) {
+        xt::xarray<std::int64_t> x = xt::xarray<std::int64_t>::from_shape({1, 1});  // [T = 1, B = 1]
+        x(0, 0) = id;
+        auto [logits, h] = model.forward(x, s);
+        s = h;
+        return reshape(logits, {-1});
+    };
+    const auto ids = nn::sample(step, state, vocab.encode_vector(prime), opt, gen);
+    return prime + vocab.decode(ids);
+}
+
+struct TrainArgs {
+    std::string text_path, checkpoint = "char_rnn.npz", optimizer = "adam", prime = "The ";
+    std::size_t embed = 64, hidden = 256, layers = 1, seq = 64, batch = 32, steps = 10000, sample_every = 0;
+    double minutes = 0.0, lr = 2e-3, clip = 5.0, temperature = 0.8, val_fraction = 0.05, check_bpc = 0.0;
+    std::uint64_t seed = 1;
+    bool short_run = false;
+};
+
+int train(TrainArgs a) {
+    if (a.short_run) {  // CI's smoke run: a small model on a slice of the text, a few seconds
+        a.hidden = 64, a.embed = 16, a.batch = 16, a.seq = 32, a.steps = 400, a.minutes = 0;
+    }
+    manual_seed(a.seed);
+    Generator gen(a.seed);
+    std::string text = a.text_path.empty() ? default_text() : nn::read_text_file(a.text_path);
+    if (a.short_run && text.size() > 200000) text.resize(200000);
+    const nn::Vocab vocab = nn::Vocab::build(text, {.add_unknown = true});
+    const auto [train_ids, val_ids] = nn::split_train_val(vocab.encode(text), a.val_fraction);
+    const auto streams = nn::batchify(train_ids, a.batch);  // [N, B]
+    const auto val_streams = nn::batchify(val_ids, std::min<std::size_t>(a.batch, val_ids.size() / (2 * a.seq) + 1));
+
+    CharModel model(vocab.size(), a.embed, a.hidden, a.layers);
+    std::unique_ptr<nn::Optimizer> opt;
+    if (a.optimizer == "adam") opt = std::make_unique<nn::Adam>(model.parameters(), nn::AdamOptions{.lr = a.lr});
+    else if (a.optimizer == "adagrad") opt = std::make_unique<nn::Adagrad>(model.parameters(), nn::AdagradOptions{.lr = a.lr});
+    else throw ValueError("char_rnn: --optimizer must be adam or adagrad, got " + a.optimizer);
+
+    fmt::print("text: {} characters, vocabulary {}, {} streams of {} steps, validation {} characters\n",
+               text.size(), vocab.size(), a.batch, streams.shape()[0], val_ids.size());
+    fmt::print("{}\n", model.summary());
+    fmt::print("chance level: {:.2f} bits/char (uniform over the vocabulary)\n", std::log2(static_cast<double>(vocab.size())));
+
+    const auto start = std::chrono::steady_clock::now();
+    auto elapsed_min = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() / 60; };
+    const std::size_t N = streams.shape()[0];
+    const std::size_t planned = a.steps ? a.steps : std::size_t(1) << 40;
+    nn::Progress progress(a.steps ? a.steps : 1000000, {.log_every = a.sample_every});
+    std::size_t step = 0;
+    double smooth = std::log(static_cast<double>(vocab.size()));
+    bool done = false;
+    while (!done) {
+        // One pass over the streams, in chunks of seq steps: each chunk on its own tape, the state
+        // carried forward detached (truncated BPTT), one optimizer step per chunk.
+        const std::size_t remaining = planned - step;
+        const std::size_t total = std::min(N - 1, remaining * a.seq);
+        auto run = [&](const nn::TbpttSpan& span, const Tensor& state) {
+            const auto x = rows(streams, span.begin, span.end), y = rows(streams, span.begin + 1, span.end + 1);
+            auto [logits, h] = model.forward(x, state);
+            return nn::TbpttOut{cross_entropy(logits, y), h};
+        };
+        auto update = [&](const nn::TbpttUpdate& u) {
+            nn::clip_grad_norm(model.parameters(), a.clip);
+            opt->step();
+            opt->zero_grad();
+            ++step;
+            smooth = 0.99 * smooth + 0.01 * u.loss;
+            progress.update(std::min(step, a.steps ? a.steps : step), smooth, {{"bpc", nn::bits_per_char(smooth)}});
+            if (a.sample_every && step % a.sample_every == 0) {
+                nn::SampleOptions so{.length = 200, .temperature = a.temperature};
+                fmt::print("--- sample at step {} ---\n{}\n---\n", step,
+                           sample_text(model, vocab, a.prime, so, gen));
+            }
+        };
+        // Each pass over the streams starts from a zero state: stream b's end does not lead into its start.
+        nn::tbptt(total, Tensor(), {.k1 = a.seq}, run, update);
+        done = step >= planned || (a.minutes > 0 && elapsed_min() >= a.minutes) || total < a.seq;
+    }
+    progress.finish();
+
+    const double val_nats = evaluate(model, val_streams, a.seq);
+    const double bpc = nn::bits_per_char(val_nats);
+    fmt::print("after {} steps ({:.1f} min): training loss {:.3f} nats/char, validation {:.3f} bits/char\n", step,
+               elapsed_min(), smooth, bpc);
+    nn::save_checkpoint(a.checkpoint, model, *opt, step, gen,
+                        {{"vocab", vocab.to_tensor()}, {"config", Config{a.embed, a.hidden, a.layers}.to_tensor()}});
+    fmt::print("checkpoint written to {}\n", a.checkpoint);
+    for (double temp : {0.7, 1.0}) {
+        nn::SampleOptions so{.length = 400, .temperature = temp};
+        fmt::print("\n--- sample, temperature {} ---\n{}\n", temp, sample_text(model, vocab, a.prime, so, gen));
+    }
+    if (a.check_bpc > 0 && !(bpc < a.check_bpc)) {
+        fmt::print(stderr, "check failed: validation {:.3f} bits/char is not below {:.3f}\n", bpc, a.check_bpc);
+        return 1;
+    }
+    return 0;
+}
+
+int sample_cmd(const std::string& path, const std::string& prime, const nn::SampleOptions& so, std::uint64_t seed) {
+    // Rebuild the model from the checkpoint's own config and vocabulary, then restore it.
+    std::map<std::string, Tensor> entries;
+    for (auto& [n, t] : nn::load_tensors(path)) entries.emplace(n, t);
+    if (!entries.count("extra.vocab") || !entries.count("extra.config"))
+        throw FormatError("char_rnn: " + path + " is not a char_rnn checkpoint (no extra.vocab / extra.config)");
+    const nn::Vocab vocab = nn::Vocab::from_tensor(entries.at("extra.vocab"));
+    const Config c = Config::from_tensor(entries.at("extra.config"));
+    CharModel model(vocab.size(), c.embed, c.hidden, c.layers);
+    nn::Adam opt(model.parameters());
+    Generator gen(seed);
+    const auto info = nn::load_checkpoint(path, model, opt, gen);
+    gen.manual_seed(seed);  // sampling draws from --seed, not from where training stopped
+    fmt::print("model from {} (trained {} steps), prime \"{}\", temperature {}, top-k {}\n\n", path, info.step, prime,
+               so.temperature, so.top_k);
+    fmt::print("{}\n", sample_text(model, vocab, prime, so, gen));
+    return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    CLI::App app{"Character-level language model: an Elman RNN trained on text, then sampled"};
+    app.require_subcommand(1);
+    TrainArgs a;
+    auto* tr = app.add_subcommand("train", "train on a text file (default: Debian's fortunes)");
+    tr->add_option("--text", a.text_path, "UTF-8 text file to train on");
+    tr->add_option("--minutes", a.minutes, "stop after this many minutes (0: no limit)")->capture_default_str();
+    tr->add_option("--steps", a.steps, "stop after this many updates (0: no limit)")->capture_default_str();
+    tr->add_option("--hidden", a.hidden, "RNN hidden size")->capture_default_str();
+    tr->add_option("--embed", a.embed, "character embedding size")->capture_default_str();
+    tr->add_option("--layers", a.layers, "RNN layers")->capture_default_str();
+    tr->add_option("--seq", a.seq, "truncated BPTT length (steps per update)")->capture_default_str();
+    tr->add_option("--batch", a.batch, "parallel streams")->capture_default_str();
+    tr->add_option("--optimizer", a.optimizer, "adam or adagrad")->capture_default_str();
+    tr->add_option("--lr", a.lr, "learning rate")->capture_default_str();
+    tr->add_option("--clip", a.clip, "gradient-norm clipping threshold")->capture_default_str();
+    tr->add_option("--sample-every", a.sample_every, "print a sample every N updates (0: only at the end)");
+    tr->add_option("--temperature", a.temperature, "temperature of the samples printed during training")->capture_default_str();
+    tr->add_option("--prime", a.prime, "text the samples start from")->capture_default_str();
+    tr->add_option("--checkpoint", a.checkpoint, "where to write the checkpoint")->capture_default_str();
+    tr->add_option("--seed", a.seed, "random seed")->capture_default_str();
+    tr->add_option("--check-bpc", a.check_bpc, "exit 1 unless validation bits/char ends below this");
+    tr->add_flag("--short", a.short_run, "a quick small run (for CI)");
+
+    std::string ck = "char_rnn.npz", prime = "The ";
+    nn::SampleOptions so{.length = 500, .temperature = 0.8};
+    std::uint64_t seed = 1;
+    auto* sa = app.add_subcommand("sample", "write text from a checkpoint");
+    sa->add_option("--checkpoint", ck, "checkpoint written by train")->capture_default_str();
+    sa->add_option("--prime", prime, "text to start from")->capture_default_str();
+    sa->add_option("--length", so.length, "characters to generate")->capture_default_str();
+    sa->add_option("--temperature", so.temperature, "sampling temperature")->capture_default_str();
+    sa->add_option("--top-k", so.top_k, "sample among the k most likely characters (0: all)")->capture_default_str();
+    sa->add_flag("--greedy", so.greedy, "always the most likely character");
+    sa->add_option("--seed", seed, "random seed")->capture_default_str();
+    CLI11_PARSE(app, argc, argv);
+    try {
+        if (*tr) return train(a);
+        return sample_cmd(ck, prime, so, seed);
+    } catch (const Error& e) {
+        fmt::print(stderr, "error: {}\n", e.what());
+        return 1;
+    }
+}
