@@ -7,6 +7,9 @@ cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 bash scripts/build.sh
 export OPENBLAS_NUM_THREADS=1
+for arg in "$@"; do
+  case "$arg" in -h|--help) exec ./build/examples/char_rnn train --help ;; esac
+done
 ./build/examples/char_rnn train --checkpoint build/char_rnn.npz "$@"
 echo
 echo "== more text from the saved checkpoint (build/examples/char_rnn sample --help for options) =="
