@@ -13,6 +13,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
+#include <memory>
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
@@ -23,38 +24,90 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// Embedding -> RNN -> Linear: ids [T, B] -> logits [T, B, V].
+// Embedding -> RNN (or LSTM, or GRU) -> Linear: ids [T, B] -> logits [T, B, V].
+enum class Cell { rnn, lstm, gru };
 struct CharModel : nn::Module {
     nn::Embedding embed;
-    nn::RNN rnn;
+    std::unique_ptr<nn::RNN> rnn;
+    std::unique_ptr<nn::LSTM> lstm;
+    std::unique_ptr<nn::GRU> gru;
     nn::Linear head;
-    CharModel(std::size_t vocab, std::size_t embed_dim, std::size_t hidden, std::size_t layers)
+    const std::size_t layers;
+    // The members are built in declaration order (embed, the recurrent layer, head), and that is the
+    // order in which their initial weights are drawn from the global generator.
+    CharModel(std::size_t vocab, std::size_t embed_dim, std::size_t hidden, std::size_t layers, Cell cell = Cell::rnn)
         : embed(vocab, embed_dim),
-          rnn({.input_size = embed_dim, .hidden_size = hidden, .num_layers = layers}),
-          head(hidden, vocab) {
+          rnn(cell == Cell::rnn ? std::make_unique<nn::RNN>(nn::RNNOptions{
+                                      .input_size = embed_dim, .hidden_size = hidden, .num_layers = layers})
+                                : nullptr),
+          lstm(cell == Cell::lstm ? std::make_unique<nn::LSTM>(nn::LSTMOptions{
+                                        .input_size = embed_dim, .hidden_size = hidden, .num_layers = layers})
+                                  : nullptr),
+          gru(cell == Cell::gru ? std::make_unique<nn::GRU>(nn::GRUOptions{
+                                      .input_size = embed_dim, .hidden_size = hidden, .num_layers = layers})
+                                : nullptr),
+          head(hidden, vocab),
+          layers(layers) {
         register_module("embed", embed);
-        register_module("rnn", rnn);
+        if (rnn) register_module("rnn", *rnn);
+        if (lstm) register_module("lstm", *lstm);
+        if (gru) register_module("gru", *gru);
         register_module("head", head);
     }
     std::string type_name() const override { return "CharModel"; }
-    // state: h [layers, B, H], or undefined for zeros. Returns logits and the new state.
+    // state: h [layers, B, H] (RNN, GRU), or h and c stacked along axis 0, [2*layers, B, H] (LSTM), or
+    // undefined for zeros: one Tensor either way, as nn::tbptt and nn::sample carry it. Returns logits
+    // and the new state.
     std::pair<Tensor, Tensor> forward(const xt::xarray<std::int64_t>& ids, const Tensor& state) const {
-        auto [out, h_n] = rnn(embed(ids), state);
+        const Tensor x = embed(ids);
+        if (lstm) {
+            Tensor h0, c0;
+            if (state.defined()) {
+                const auto hc = split(state, {layers, layers}, 0);  // [layers, B, H] each
+                h0 = hc[0], c0 = hc[1];
+            }
+            auto [out, h_n, c_n] = lstm->forward(x, h0, c0);
+            return {head(out), concat({h_n, c_n}, 0)};
+        }
+        if (gru) {
+            auto [out, h_n] = gru->forward(x, state);
+            return {head(out), h_n};
+        }
+        auto [out, h_n] = rnn->forward(x, state);
         return {head(out), h_n};
     }
 };
 
-// The hyperparameters a checkpoint needs to rebuild its model, stored next to the weights.
+// The hyperparameters a checkpoint needs to rebuild its model, stored next to the weights:
+// [embed, hidden, layers, cell] with cell 0 = rnn, 1 = lstm, 2 = gru (a 3-element entry, as written
+// before the cell was stored, means rnn).
 struct Config {
     std::size_t embed = 64, hidden = 256, layers = 1;
+    Cell cell = Cell::rnn;
     Tensor to_tensor() const {
-        return Tensor::of({static_cast<double>(embed), static_cast<double>(hidden), static_cast<double>(layers)}, f64);
+        return Tensor::of({static_cast<double>(embed), static_cast<double>(hidden), static_cast<double>(layers),
+                           static_cast<double>(cell)},
+                          f64);
     }
     static Config from_tensor(const Tensor& t) {
-        if (t.numel() != 3) throw FormatError("char_rnn: the checkpoint's config entry is not [embed, hidden, layers]");
-        return {static_cast<std::size_t>(t.at(0)), static_cast<std::size_t>(t.at(1)), static_cast<std::size_t>(t.at(2))};
+        if (t.numel() != 3 && t.numel() != 4)
+            throw FormatError("char_rnn: the checkpoint's config entry is not [embed, hidden, layers, cell]");
+        Config c{static_cast<std::size_t>(t.at(0)), static_cast<std::size_t>(t.at(1)), static_cast<std::size_t>(t.at(2))};
+        if (t.numel() == 4) {
+            const double k = t.at(3);
+            if (k != 0 && k != 1 && k != 2) throw FormatError("char_rnn: the checkpoint's cell is not 0, 1 or 2");
+            c.cell = static_cast<Cell>(static_cast<int>(k));
+        }
+        return c;
     }
 };
+
+Cell parse_cell(const std::string& name) {
+    if (name == "rnn") return Cell::rnn;
+    if (name == "lstm") return Cell::lstm;
+    if (name == "gru") return Cell::gru;
+    throw ValueError("char_rnn: --cell must be rnn, lstm or gru, got " + name);
+}
 
 // The default corpus: every fortune of every plain-text fortune file (the files without an
 // extension), in an order shuffled once with a fixed seed, separated by blank lines. Shuffling
@@ -126,7 +179,7 @@ std::string sample_text(const CharModel& model, const nn::Vocab& vocab, const st
 }
 
 struct TrainArgs {
-    std::string text_path, checkpoint = "char_rnn.npz", optimizer = "adam", prime = "The ";
+    std::string text_path, checkpoint = "char_rnn.npz", optimizer = "adam", prime = "The ", cell = "rnn";
     std::size_t embed = 64, hidden = 256, layers = 1, seq = 64, batch = 32, steps = 10000, sample_every = 0;
     double minutes = 0.0, lr = 2e-3, clip = 5.0, temperature = 0.8, val_fraction = 0.05, check_bpc = 0.0;
     std::uint64_t seed = 1;
@@ -146,7 +199,8 @@ int train(TrainArgs a) {
     const auto streams = nn::batchify(train_ids, a.batch);  // [N, B]
     const auto val_streams = nn::batchify(val_ids, std::min<std::size_t>(a.batch, val_ids.size() / (2 * a.seq) + 1));
 
-    CharModel model(vocab.size(), a.embed, a.hidden, a.layers);
+    const Cell cell = parse_cell(a.cell);
+    CharModel model(vocab.size(), a.embed, a.hidden, a.layers, cell);
     std::unique_ptr<nn::Optimizer> opt;
     if (a.optimizer == "adam") opt = std::make_unique<nn::Adam>(model.parameters(), nn::AdamOptions{.lr = a.lr});
     else if (a.optimizer == "adagrad") opt = std::make_unique<nn::Adagrad>(model.parameters(), nn::AdagradOptions{.lr = a.lr});
@@ -199,7 +253,7 @@ int train(TrainArgs a) {
     fmt::print("after {} steps ({:.1f} min): training loss {:.3f} nats/char, validation {:.3f} bits/char\n", step,
                elapsed_min(), smooth, bpc);
     nn::save_checkpoint(a.checkpoint, model, *opt, step, gen,
-                        {{"vocab", vocab.to_tensor()}, {"config", Config{a.embed, a.hidden, a.layers}.to_tensor()}});
+                        {{"vocab", vocab.to_tensor()}, {"config", Config{a.embed, a.hidden, a.layers, cell}.to_tensor()}});
     fmt::print("checkpoint written to {}\n", a.checkpoint);
     for (double temp : {0.7, 1.0}) {
         nn::SampleOptions so{.length = 400, .temperature = temp};
@@ -220,7 +274,7 @@ int sample_cmd(const std::string& path, const std::string& prime, const nn::Samp
         throw FormatError("char_rnn: " + path + " is not a char_rnn checkpoint (no extra.vocab / extra.config)");
     const nn::Vocab vocab = nn::Vocab::from_tensor(entries.at("extra.vocab"));
     const Config c = Config::from_tensor(entries.at("extra.config"));
-    CharModel model(vocab.size(), c.embed, c.hidden, c.layers);
+    CharModel model(vocab.size(), c.embed, c.hidden, c.layers, c.cell);
     nn::Adam opt(model.parameters());
     Generator gen(seed);
     const auto info = nn::load_checkpoint(path, model, opt, gen);
@@ -244,6 +298,9 @@ int main(int argc, char** argv) {
     tr->add_option("--hidden", a.hidden, "RNN hidden size")->capture_default_str();
     tr->add_option("--embed", a.embed, "character embedding size")->capture_default_str();
     tr->add_option("--layers", a.layers, "RNN layers")->capture_default_str();
+    tr->add_option("--cell", a.cell, "recurrent layer: rnn (Elman, tanh), lstm or gru")
+        ->check(CLI::IsMember({"rnn", "lstm", "gru"}))
+        ->capture_default_str();
     tr->add_option("--seq", a.seq, "truncated BPTT length (steps per update)")->capture_default_str();
     tr->add_option("--batch", a.batch, "parallel streams")->capture_default_str();
     tr->add_option("--optimizer", a.optimizer, "adam or adagrad")->capture_default_str();

@@ -3,7 +3,8 @@
 // the target is the sum of the two marked values. Predicting the mean, 1.0, gives MSE 1/6 ~ 0.167.
 // The lab has three parts:
 //   1. how the gradient d loss / d h_t of a tanh RNN shrinks (or grows) with the distance T-1-t
-//      from the loss, at several scales of the recurrent weights, read with Tensor::retain_grad;
+//      from the loss, at several scales of the recurrent weights, read with Tensor::retain_grad,
+//      and the same for an LSTM cell (h_t and its cell state c_t) and a GRU cell;
 //   2. exploding gradients with large recurrent weights, and what nn::clip_grad_norm does to them;
 //   3. training an RNN, an LSTM and a GRU on a length where the tanh RNN cannot learn the task.
 #include <algorithm>
@@ -82,6 +83,45 @@ std::vector<double> state_gradient_norms(const nn::RNNCell& cell, const nn::Line
     return norms;
 }
 
+// Part 1 for the gated cells, the same measurement: an LSTMCell (returning ||dL/dh_t|| and
+// ||dL/dc_t||, its cell state) and a GRUCell, run step by step from zero states.
+std::pair<std::vector<double>, std::vector<double>> lstm_state_gradient_norms(const nn::LSTMCell& cell,
+                                                                              const nn::Linear& head, const Batch& data) {
+    const std::size_t T = data.inputs.size(0);
+    std::vector<Tensor> hs, cs;
+    Tape tape;
+    nn::LSTMState s;  // undefined h and c: zeros
+    for (std::size_t t = 0; t < T; ++t) {
+        s = cell(select(data.inputs, 0, static_cast<long>(t)), s.h, s.c);
+        s.h.retain_grad();
+        s.c.retain_grad();
+        hs.push_back(s.h);
+        cs.push_back(s.c);
+    }
+    tape.backward(mse_loss(head(s.h), data.targets));
+    std::vector<double> h_norms, c_norms;
+    for (std::size_t t = 0; t < T; ++t) {
+        h_norms.push_back(norm_of(hs[t].grad_value<float>()));
+        c_norms.push_back(norm_of(cs[t].grad_value<float>()));
+    }
+    return {h_norms, c_norms};
+}
+std::vector<double> gru_state_gradient_norms(const nn::GRUCell& cell, const nn::Linear& head, const Batch& data) {
+    const std::size_t T = data.inputs.size(0);
+    std::vector<Tensor> hs;
+    Tape tape;
+    Tensor h;
+    for (std::size_t t = 0; t < T; ++t) {
+        h = cell(select(data.inputs, 0, static_cast<long>(t)), h);
+        h.retain_grad();
+        hs.push_back(h);
+    }
+    tape.backward(mse_loss(head(h), data.targets));
+    std::vector<double> norms;
+    for (const Tensor& ht : hs) norms.push_back(norm_of(ht.grad_value<float>()));
+    return norms;
+}
+
 // A recurrent layer of the chosen kind with a Linear on its last step: [T, B, 2] -> [B, 1].
 struct AddingModel : nn::Module {
     std::unique_ptr<nn::RNN> rnn;
@@ -127,7 +167,7 @@ int main(int argc, char** argv) {
     app.add_option("--train-T", train_T, "part 3: sequence length")->check(CLI::Range(2, 100000))->capture_default_str();
     app.add_option("--train-steps", train_steps, "part 3: Adam steps per layer (0 skips part 3)")->capture_default_str();
     app.add_option("--lr", lr, "part 3: Adam learning rate")->check(CLI::PositiveNumber)->capture_default_str();
-    app.add_option("--csv-dir", csv_dir, "write grad_norms.csv, clipping.csv and training.csv here");
+    app.add_option("--csv-dir", csv_dir, "write grad_norms.csv, cell_grad_norms.csv, clipping.csv and training.csv here");
     app.add_flag("--short", short_run, "a quick run (for CI): T = 50, 20 clipping steps, no part 3");
     app.add_flag("--check", check, "exit with status 1 unless the gradient decays and clipping reaches its threshold");
     CLI11_PARSE(app, argc, argv);
@@ -187,6 +227,56 @@ int main(int argc, char** argv) {
             fmt::print("\n   scale 1: ||dL/dh_0|| / ||dL/dh_{}|| = {:.2e}{}\n", T - 1, ratio,
                        check ? (decays ? "  (check: below 1e-3, passed)" : "  (check: below 1e-3, FAILED)") : "");
             ok = ok && decays;
+        }
+    }
+
+    // The same measurement for the gated cells at their own (PyTorch) initialisation, next to the
+    // tanh RNN at scale 1: how far back does d loss / d h_t reach?
+    {
+        std::vector<std::vector<double>> cell_curves;
+        manual_seed(seed);
+        {
+            nn::RNNCell cell(2, hidden);
+            nn::Linear head(hidden, 1);
+            cell_curves.push_back(state_gradient_norms(cell, head, probe));
+        }
+        manual_seed(seed);
+        {
+            nn::LSTMCell cell(2, hidden);
+            nn::Linear head(hidden, 1);
+            auto [h_norms, c_norms] = lstm_state_gradient_norms(cell, head, probe);
+            cell_curves.push_back(h_norms);
+            cell_curves.push_back(c_norms);
+        }
+        manual_seed(seed);
+        {
+            nn::GRUCell cell(2, hidden);
+            nn::Linear head(hidden, 1);
+            cell_curves.push_back(gru_state_gradient_norms(cell, head, probe));
+        }
+        const char* names[] = {"rnn h_t", "lstm h_t", "lstm c_t", "gru h_t"};
+        fmt::print("\n   The same at initialisation for each cell (no scaling), ||dL/dh_t|| (and ||dL/dc_t|| for the LSTM):\n\n");
+        fmt::print("{:>6}", "t");
+        for (const char* n : names) fmt::print("  {:>10}", n);
+        fmt::print("\n");
+        for (std::size_t t = 0; t < T; ++t) {
+            if (t % every != 0 && t != T - 1) continue;
+            fmt::print("{:>6}", t);
+            for (const auto& c : cell_curves) fmt::print("  {:>10.3e}", c[t]);
+            fmt::print("\n");
+        }
+        fmt::print("\n   ||dL/dh_0|| / ||dL/dh_{}||:", T - 1);
+        for (std::size_t k = 0; k < cell_curves.size(); ++k)
+            if (k != 2) fmt::print("  {} {:.2e}", names[k], cell_curves[k].front() / cell_curves[k].back());
+        fmt::print("\n");
+        if (!csv_dir.empty()) {
+            std::ofstream f(csv_path("cell_grad_norms.csv"));
+            f << "t,rnn_h,lstm_h,lstm_c,gru_h\n";
+            for (std::size_t t = 0; t < T; ++t) {
+                f << t;
+                for (const auto& c : cell_curves) f << fmt::format(",{:.6e}", c[t]);
+                f << "\n";
+            }
         }
     }
 

@@ -39,6 +39,14 @@ set key inside bottom right
 plot for [i=2:5] "$out/grad_norms.csv" using 1:i with lines lw 2 title columnhead(i) noenhanced
 unset logscale y; set format y "%g"
 
+set output "$img/gradients_lab_cells.png"
+set title "||dL/dh_t|| at initialisation (T = 100): tanh RNN, LSTM (h_t and c_t), GRU"
+set xlabel "time step t (the loss reads the last one)"; set ylabel "gradient norm"
+set logscale y; set format y "10^{%L}"
+set key inside bottom right
+plot for [i=2:5] "$out/cell_grad_norms.csv" using 1:i with lines lw 2 title columnhead(i) noenhanced
+unset logscale y; set format y "%g"
+
 set output "$img/gradients_lab_clipping.png"
 set title "Training a tanh RNN with weight\\\\_hh x 4 by SGD: gradient norm before clipping"
 set xlabel "SGD step"; set ylabel "global gradient norm"
