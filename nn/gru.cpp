@@ -56,18 +56,12 @@ std::string GRUCell::extra_repr() const {
 }
 
 // ---- GRU ----------------------------------------------------------------------------------------
-namespace {
-detail::RecurrentShape shape_of(const GRUOptions& o) {
-    return {o.input_size, o.hidden_size, o.num_layers, o.bias, o.batch_first, o.dropout, o.bidirectional};
-}
-}  // namespace
-
 GRU::GRU(const GRUOptions& o) : options(o) {
-    weights_ = detail::make_recurrent_weights("GRU", shape_of(o), 3,
+    weights_ = detail::make_recurrent_weights("GRU", detail::shape_of(o), 3,
                                               [this](const std::string& n, Tensor v) { return register_parameter(n, v); });
 }
 
-std::string GRU::extra_repr() const { return detail::recurrent_repr(shape_of(options)); }
+std::string GRU::extra_repr() const { return detail::recurrent_repr(detail::shape_of(options)); }
 
 GRUResult GRU::forward(const Tensor& input, const Tensor& h0, const std::vector<std::int64_t>& lengths) const {
     const GRUOptions& o = options;

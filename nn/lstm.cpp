@@ -59,18 +59,12 @@ std::string LSTMCell::extra_repr() const {
 }
 
 // ---- LSTM ---------------------------------------------------------------------------------------
-namespace {
-detail::RecurrentShape shape_of(const LSTMOptions& o) {
-    return {o.input_size, o.hidden_size, o.num_layers, o.bias, o.batch_first, o.dropout, o.bidirectional};
-}
-}  // namespace
-
 LSTM::LSTM(const LSTMOptions& o) : options(o) {
-    weights_ = detail::make_recurrent_weights("LSTM", shape_of(o), 4,
+    weights_ = detail::make_recurrent_weights("LSTM", detail::shape_of(o), 4,
                                               [this](const std::string& n, Tensor v) { return register_parameter(n, v); });
 }
 
-std::string LSTM::extra_repr() const { return detail::recurrent_repr(shape_of(options)); }
+std::string LSTM::extra_repr() const { return detail::recurrent_repr(detail::shape_of(options)); }
 
 LSTMResult LSTM::forward(const Tensor& input, const Tensor& h0, const Tensor& c0,
                          const std::vector<std::int64_t>& lengths) const {

@@ -49,19 +49,13 @@ std::string RNNCell::extra_repr() const {
 }
 
 // ---- RNN ----------------------------------------------------------------------------------------
-namespace {
-detail::RecurrentShape shape_of(const RNNOptions& o) {
-    return {o.input_size, o.hidden_size, o.num_layers, o.bias, o.batch_first, o.dropout, o.bidirectional};
-}
-}  // namespace
-
 RNN::RNN(const RNNOptions& o) : options(o) {
-    weights_ = detail::make_recurrent_weights("RNN", shape_of(o), 1,
+    weights_ = detail::make_recurrent_weights("RNN", detail::shape_of(o), 1,
                                               [this](const std::string& n, Tensor v) { return register_parameter(n, v); });
 }
 
 std::string RNN::extra_repr() const {
-    return detail::recurrent_repr(shape_of(options),
+    return detail::recurrent_repr(detail::shape_of(options),
                                   options.nonlinearity == Nonlinearity::relu ? "nonlinearity=relu" : "");
 }
 

@@ -54,6 +54,12 @@ struct RecurrentShape {
     bool bidirectional = false;
 };
 
+// The shared part of RNNOptions, LSTMOptions or GRUOptions.
+template <class Options>
+RecurrentShape shape_of(const Options& o) {
+    return {o.input_size, o.hidden_size, o.num_layers, o.bias, o.batch_first, o.dropout, o.bidirectional};
+}
+
 // Validates the shared options (naming the layer) and creates the weights of every layer and
 // direction with PyTorch's names (weight_ih_l{k}[_reverse], ...), shapes ([gates*H, in]) and init,
 // registering each through reg. Returns them indexed layer * D + direction.
