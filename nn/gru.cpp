@@ -23,15 +23,9 @@ Tensor gru_update(const Tensor& gx, const Tensor& gh, const Tensor& h, std::size
 
 // ---- GRUCell ------------------------------------------------------------------------------------
 GRUCell::GRUCell(std::size_t in, std::size_t hidden, bool bias) : input_size(in), hidden_size(hidden) {
-    if (in == 0 || hidden == 0)
-        throw ValueError(fmt::format("GRUCell: input_size {} and hidden_size {} must be positive", in, hidden));
-    const std::size_t G = 3 * hidden;
-    weight_ih = register_parameter("weight_ih", detail::init_recurrent(hidden, {G, in}));
-    weight_hh = register_parameter("weight_hh", detail::init_recurrent(hidden, {G, hidden}));
-    if (bias) {
-        bias_ih = register_parameter("bias_ih", detail::init_recurrent(hidden, {G}));
-        bias_hh = register_parameter("bias_hh", detail::init_recurrent(hidden, {G}));
-    }
+    const RecurrentWeights w = detail::make_cell_weights(
+        "GRUCell", in, hidden, bias, 3, [this](const std::string& n, Tensor v) { return register_parameter(n, v); });
+    weight_ih = w.w_ih, weight_hh = w.w_hh, bias_ih = w.b_ih, bias_hh = w.b_hh;
 }
 
 Tensor GRUCell::forward(const Tensor& x, const Tensor& h) const {

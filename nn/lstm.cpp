@@ -22,15 +22,9 @@ LSTMState lstm_update(const Tensor& gates, const Tensor& c, std::size_t H) {
 
 // ---- LSTMCell -----------------------------------------------------------------------------------
 LSTMCell::LSTMCell(std::size_t in, std::size_t hidden, bool bias) : input_size(in), hidden_size(hidden) {
-    if (in == 0 || hidden == 0)
-        throw ValueError(fmt::format("LSTMCell: input_size {} and hidden_size {} must be positive", in, hidden));
-    const std::size_t G = 4 * hidden;
-    weight_ih = register_parameter("weight_ih", detail::init_recurrent(hidden, {G, in}));
-    weight_hh = register_parameter("weight_hh", detail::init_recurrent(hidden, {G, hidden}));
-    if (bias) {
-        bias_ih = register_parameter("bias_ih", detail::init_recurrent(hidden, {G}));
-        bias_hh = register_parameter("bias_hh", detail::init_recurrent(hidden, {G}));
-    }
+    const RecurrentWeights w = detail::make_cell_weights(
+        "LSTMCell", in, hidden, bias, 4, [this](const std::string& n, Tensor v) { return register_parameter(n, v); });
+    weight_ih = w.w_ih, weight_hh = w.w_hh, bias_ih = w.b_ih, bias_hh = w.b_hh;
 }
 
 LSTMState LSTMCell::forward(const Tensor& x, const Tensor& h, const Tensor& c) const {

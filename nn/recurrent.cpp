@@ -18,6 +18,29 @@ Tensor init_recurrent(std::size_t hidden, const Shape& shape) {
     return uniform(shape, -k, k);
 }
 
+namespace {
+// weight_ih<sfx> [G, in], weight_hh<sfx> [G, H], bias_ih<sfx>, bias_hh<sfx> [G], in that order (the
+// order fixes which draws of the generator each gets, so it is part of "same seed, same weights").
+RecurrentWeights register_weights(const std::string& sfx, std::size_t in, std::size_t H, std::size_t G, bool bias,
+                                  const RegisterFn& reg) {
+    RecurrentWeights w;
+    w.w_ih = reg("weight_ih" + sfx, init_recurrent(H, {G, in}));
+    w.w_hh = reg("weight_hh" + sfx, init_recurrent(H, {G, H}));
+    if (bias) {
+        w.b_ih = reg("bias_ih" + sfx, init_recurrent(H, {G}));
+        w.b_hh = reg("bias_hh" + sfx, init_recurrent(H, {G}));
+    }
+    return w;
+}
+}  // namespace
+
+RecurrentWeights make_cell_weights(const std::string& cell, std::size_t in, std::size_t hidden, bool bias,
+                                   std::size_t gates, const RegisterFn& reg) {
+    if (in == 0 || hidden == 0)
+        throw ValueError(fmt::format("{}: input_size {} and hidden_size {} must be positive", cell, in, hidden));
+    return register_weights("", in, hidden, gates * hidden, bias, reg);
+}
+
 std::vector<RecurrentWeights> make_recurrent_weights(const std::string& layer, const RecurrentShape& o,
                                                      std::size_t gates, const RegisterFn& reg) {
     if (o.input_size == 0 || o.hidden_size == 0 || o.num_layers == 0)
@@ -31,14 +54,7 @@ std::vector<RecurrentWeights> make_recurrent_weights(const std::string& layer, c
         for (std::size_t d = 0; d < D; ++d) {
             const std::size_t in = l == 0 ? o.input_size : H * D;
             const std::string sfx = fmt::format("_l{}{}", l, d == 1 ? "_reverse" : "");
-            RecurrentWeights w;
-            w.w_ih = reg("weight_ih" + sfx, init_recurrent(H, {G, in}));
-            w.w_hh = reg("weight_hh" + sfx, init_recurrent(H, {G, H}));
-            if (o.bias) {
-                w.b_ih = reg("bias_ih" + sfx, init_recurrent(H, {G}));
-                w.b_hh = reg("bias_hh" + sfx, init_recurrent(H, {G}));
-            }
-            out.push_back(w);
+            out.push_back(register_weights(sfx, in, H, G, o.bias, reg));
         }
     return out;
 }

@@ -14,20 +14,14 @@ namespace tapegrad::nn {
 namespace {
 const char* act_name(Nonlinearity n) { return n == Nonlinearity::tanh ? "tanh" : "relu"; }
 Tensor activate(Nonlinearity n, const Tensor& x) { return n == Nonlinearity::tanh ? tanh(x) : relu(x); }
-Tensor init_uniform(std::size_t hidden, const Shape& shape) { return detail::init_recurrent(hidden, shape); }
 }  // namespace
 
 // ---- RNNCell ------------------------------------------------------------------------------------
 RNNCell::RNNCell(std::size_t in, std::size_t hidden, Nonlinearity act, bool bias)
     : input_size(in), hidden_size(hidden), nonlinearity(act) {
-    if (in == 0 || hidden == 0)
-        throw ValueError(fmt::format("RNNCell: input_size {} and hidden_size {} must be positive", in, hidden));
-    weight_ih = register_parameter("weight_ih", init_uniform(hidden, {hidden, in}));
-    weight_hh = register_parameter("weight_hh", init_uniform(hidden, {hidden, hidden}));
-    if (bias) {
-        bias_ih = register_parameter("bias_ih", init_uniform(hidden, {hidden}));
-        bias_hh = register_parameter("bias_hh", init_uniform(hidden, {hidden}));
-    }
+    const RecurrentWeights w = detail::make_cell_weights(
+        "RNNCell", in, hidden, bias, 1, [this](const std::string& n, Tensor v) { return register_parameter(n, v); });
+    weight_ih = w.w_ih, weight_hh = w.w_hh, bias_ih = w.b_ih, bias_hh = w.b_hh;
 }
 
 Tensor RNNCell::forward(const Tensor& x, const Tensor& h) const {

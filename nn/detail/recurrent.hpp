@@ -67,6 +67,11 @@ using RegisterFn = std::function<Tensor(const std::string& name, Tensor value)>;
 std::vector<RecurrentWeights> make_recurrent_weights(const std::string& layer, const RecurrentShape& shape,
                                                      std::size_t gates, const RegisterFn& reg);
 
+// The same for a single cell ("RNNCell", "LSTMCell", "GRUCell"): weight_ih [gates*H, in],
+// weight_hh [gates*H, H] and, with bias, bias_ih and bias_hh, registered in that order.
+RecurrentWeights make_cell_weights(const std::string& cell, std::size_t input_size, std::size_t hidden_size,
+                                   bool bias, std::size_t gates, const RegisterFn& reg);
+
 // "10, 20, num_layers=2, <extra>, bias=false, batch_first=true, dropout=0.5, bidirectional=true",
 // listing only what differs from the defaults, as PyTorch prints its layers.
 std::string recurrent_repr(const RecurrentShape& shape, const std::string& extra = "");
