@@ -2,6 +2,7 @@
 #include "tape.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <unordered_map>
 
 #include <xtensor/xbuilder.hpp>
@@ -17,6 +18,28 @@ using detail::TapeState;
 namespace {
 thread_local std::vector<Tape*> t_tapes;  // innermost last
 thread_local int t_nograd = 0;
+thread_local int t_anomaly = 0;
+thread_local std::vector<Where> t_scopes;  // innermost last
+
+std::string current_where() { return t_scopes.empty() ? std::string() : where_str(t_scopes.back()); }
+
+// The first NaN or Inf of an array: its flat index and value, or false.
+bool find_nonfinite(const Array& a, std::size_t& index, double& value) {
+    return std::visit(
+        [&](const auto& x) {
+            const auto* p = x.data();
+            for (std::size_t i = 0, n = x.size(); i < n; ++i)
+                if (!std::isfinite(p[i])) {
+                    index = i;
+                    value = static_cast<double>(p[i]);
+                    return true;
+                }
+            return false;
+        },
+        a);
+}
+
+std::string at_where(const std::string& where) { return where.empty() ? std::string() : " at " + where; }
 }  // namespace
 
 Tape::Tape() : state_(std::make_shared<TapeState>()) { t_tapes.push_back(this); }
@@ -36,6 +59,20 @@ void Tape::clear() {
 NoGrad::NoGrad() { ++t_nograd; }
 NoGrad::~NoGrad() { --t_nograd; }
 bool is_recording() { return t_nograd == 0 && !t_tapes.empty(); }
+
+DetectAnomaly::DetectAnomaly() { ++t_anomaly; }
+DetectAnomaly::~DetectAnomaly() { --t_anomaly; }
+bool anomaly_mode() { return t_anomaly > 0; }
+
+std::string where_str(const Where& w) {
+    std::string s = w.name ? w.name : "";
+    if (w.layer >= 0) s += fmt::format(" layer {}", w.layer);
+    if (w.direction) s += fmt::format(" ({})", w.direction);
+    if (w.step >= 0) s += fmt::format("{}step {}", s.empty() ? "" : ", ", w.step);
+    return s;
+}
+OpScope::OpScope(const Where& where) { t_scopes.push_back(where); }
+OpScope::~OpScope() { t_scopes.pop_back(); }
 
 namespace detail {
 
@@ -74,6 +111,13 @@ void run_backward(TapeState* st, const Tensor& root, const Tensor& grad_output, 
                 e.output->has_grad = false;
             }
 
+    if (t_anomaly > 0) {
+        std::size_t at = 0;
+        double v = 0;
+        if (find_nonfinite(seed.array(), at, v))
+            throw AnomalyError(fmt::format("anomaly: backward's grad_output (shape {}) holds {} at element {}",
+                                           shape_str(seed.shape()), v, at));
+    }
     dispatch(root.dtype(), [&]<class T>(T) { accumulate_into<T>("backward", r, seed.value<T>()); });
     if (!st) return;  // the root is a leaf: nothing to propagate
 
@@ -92,6 +136,17 @@ void run_backward(TapeState* st, const Tensor& root, const Tensor& grad_output, 
                                          e.op, i));
         BackwardCtx ctx(e);
         e.backward(ctx);
+        if (t_anomaly > 0)
+            for (std::size_t k = 0; k < e.inputs.size(); ++k) {
+                const Node& in = *e.inputs[k];
+                std::size_t at = 0;
+                double v = 0;
+                if (in.requires_grad && in.has_grad && find_nonfinite(in.grad, at, v))
+                    throw AnomalyError(fmt::format(
+                        "anomaly: the backward of '{}' (tape entry {}{}) produced {} in the gradient of input {} "
+                        "(shape {}), element {}",
+                        e.op, i, at_where(e.where), v, k, shape_str(shape_of(in.value)), at));
+            }
         if (!out.retain) {
             out.grad = Array();
             out.has_grad = false;
@@ -183,14 +238,25 @@ Tensor make_output(const char* op, Array value, std::vector<std::shared_ptr<Node
                    BackwardFn fn) {
     auto out = std::make_shared<Node>();
     out->value = std::move(value);
+    if (t_anomaly > 0) {
+        std::size_t at = 0;
+        double v = 0;
+        if (find_nonfinite(out->value, at, v)) {
+            const std::string entry =
+                record ? fmt::format(", tape entry {}", Tape::active()->state()->entries.size()) : std::string();
+            throw AnomalyError(fmt::format("anomaly: '{}' produced {} (element {} of its {} result{}{})", op, v, at,
+                                           shape_str(shape_of(out->value)), entry, at_where(current_where())));
+        }
+    }
     if (record) {
         Tape* tape = Tape::active();
         out->requires_grad = true;
         out->recorded = true;
         out->tape = tape->state();
-        Entry e{op, std::move(inputs), {}, out, 0, std::move(fn)};
+        Entry e{op, std::move(inputs), {}, out, 0, std::move(fn), {}};
         e.versions.reserve(e.inputs.size());
         for (const auto& n : e.inputs) e.versions.push_back(n->version);
+        if (t_anomaly > 0) e.where = current_where();
         auto& entries = tape->state()->entries;
         entries.push_back(std::move(e));
         tape->state()->consumed = false;

@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <memory>
+#include <string>
 
 #include "tensor.hpp"
 
@@ -55,5 +56,40 @@ public:
 
 // True when an op run now on this thread would be recorded (a tape is active, no NoGrad guard).
 bool is_recording();
+
+// Anomaly mode, for finding where a NaN or Inf comes from. While a DetectAnomaly guard is alive on
+// this thread, every op's result is checked as it is computed, and every gradient as backward
+// produces it. The first NaN or Inf throws an AnomalyError naming the op, its entry on the tape and
+// where it ran (the innermost OpScope: for RNN, LSTM and GRU the layer, direction and time step).
+// Each check scans a whole array, so this is for debugging a run, not for training at speed.
+class DetectAnomaly {
+public:
+    DetectAnomaly();
+    ~DetectAnomaly();
+    DetectAnomaly(const DetectAnomaly&) = delete;
+    DetectAnomaly& operator=(const DetectAnomaly&) = delete;
+};
+bool anomaly_mode();  // a DetectAnomaly guard is alive on this thread
+
+// Where an op runs, for anomaly-mode messages: "RNN layer 0 (reverse), step 7", or just
+// "my cell, step 3". The strings must outlive the scope (string literals, or a layer's own name).
+struct Where {
+    const char* name = nullptr;
+    long layer = -1;                  // -1: not shown
+    const char* direction = nullptr;  // "forward", "reverse" or nullptr
+    long step = -1;                   // -1: not shown
+};
+std::string where_str(const Where& w);
+
+// Labels the ops run on this thread while it is alive. Scopes nest; messages name the innermost.
+// Cheap when anomaly mode is off (a push and a pop), so custom cells can label every step:
+//     for (std::size_t t = 0; t < T; ++t) { OpScope scope({.name = "my cell", .step = long(t)}); ... }
+class OpScope {
+public:
+    explicit OpScope(const Where& where);
+    ~OpScope();
+    OpScope(const OpScope&) = delete;
+    OpScope& operator=(const OpScope&) = delete;
+};
 
 }  // namespace tapegrad

@@ -47,6 +47,10 @@ class FormatError : public Error {  // a file that is missing, truncated or not 
 public:
     using Error::Error;
 };
+class AnomalyError : public Error {  // anomaly mode (DetectAnomaly) found a NaN or Inf
+public:
+    using Error::Error;
+};
 
 // ---- dtype and shape ------------------------------------------------------------------------
 enum class DType : std::uint8_t { f32, f64 };

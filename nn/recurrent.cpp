@@ -10,6 +10,7 @@
 
 #include "../autograd/ops.hpp"
 #include "../autograd/random.hpp"
+#include "../autograd/tape.hpp"
 
 namespace tapegrad::nn::detail {
 
@@ -156,10 +157,15 @@ RecurrentOutput run_recurrent(const RecurrentSpec& s, const Tensor& input, const
             std::vector<Tensor> state(S);
             for (std::size_t i = 0; i < S; ++i)
                 state[i] = i < init.size() && init[i].defined() ? select(init[i], 0, static_cast<long>(ld)) : zero_state;
+            // Anomaly-mode messages name the layer, direction and step that an op ran in.
+            Where at{name, static_cast<long>(l), d == 0 ? "forward" : "reverse"};
+            OpScope layer_scope(at);
             const Tensor xw = project(ld, layer_in);  // [T, B, G]
             std::vector<Tensor> outs(T);
             for (std::size_t k = 0; k < T; ++k) {
                 const std::size_t t = d == 0 ? k : T - 1 - k;
+                at.step = static_cast<long>(t);
+                OpScope step_scope(at);
                 std::vector<Tensor> next = step(ld, select(xw, 0, static_cast<long>(t)), state);
                 if (!masks.any() || masks.full[t]) {
                     outs[t] = next[0];

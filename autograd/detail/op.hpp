@@ -43,6 +43,7 @@ struct Entry {
     std::shared_ptr<Node> output;
     std::uint64_t output_version = 0;
     BackwardFn backward;
+    std::string where;  // the innermost OpScope when recorded in anomaly mode, else empty
 };
 
 struct TapeState {
