@@ -1,12 +1,10 @@
-// tapegrad: matrix products through BLAS gemm (xtensor-blas on OpenBLAS). The backward GEMMs
+// tapegrad: matrix products through BLAS gemm (OpenBLAS, detail/blas.hpp). The backward GEMMs
 // write straight into the input gradients with beta = 1 when a gradient is already there, so no
 // temporary is made for accumulation. linear is the addmm-style fused op: the output starts as the
 // bias rows and one GEMM adds x @ weight^T onto them.
 #include <algorithm>
 
-#include <xtensor-blas/xblas.hpp>
-#include <xtensor/xadapt.hpp>
-
+#include "detail/blas.hpp"
 #include "detail/op.hpp"
 #include "linalg.hpp"
 
@@ -16,24 +14,7 @@ using detail::BackwardCtx;
 using detail::dispatch;
 using detail::result;
 
-namespace {
-// C[m, n] = op(A) @ op(B) + beta C, on row-major buffers; op(X) is X or X^T.
-// A is stored [m, k] (or [k, m] when ta), B is stored [k, n] (or [n, k] when tb).
-template <class T>
-void gemm(const T* A, const T* B, T* C, std::size_t m, std::size_t k, std::size_t n, bool ta, bool tb, T beta) {
-    if (m == 0 || n == 0) return;
-    auto c = xt::adapt(C, m * n, xt::no_ownership(), std::array<std::size_t, 2>{m, n});
-    if (k == 0) {
-        if (beta == T(0)) c.fill(T(0));
-        return;
-    }
-    const auto a = xt::adapt(const_cast<T*>(A), m * k, xt::no_ownership(),
-                             ta ? std::array<std::size_t, 2>{k, m} : std::array<std::size_t, 2>{m, k});
-    const auto b = xt::adapt(const_cast<T*>(B), k * n, xt::no_ownership(),
-                             tb ? std::array<std::size_t, 2>{n, k} : std::array<std::size_t, 2>{k, n});
-    xt::blas::gemm(a, b, c, ta, tb, T(1), beta);
-}
-}  // namespace
+using detail::gemm;
 
 Tensor matmul(const Tensor& a, const Tensor& b) {
     detail::check_defined("matmul", a, "first input");

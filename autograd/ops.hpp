@@ -8,5 +8,6 @@
 #include "elementwise.hpp"
 #include "functional.hpp"
 #include "linalg.hpp"
+#include "recurrent.hpp"
 #include "reduce.hpp"
 #include "shape.hpp"

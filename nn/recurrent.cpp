@@ -107,7 +107,7 @@ StepMasks make_masks(const std::vector<std::int64_t>& lengths, std::size_t T, st
 
 RecurrentOutput run_recurrent(const RecurrentSpec& s, const Tensor& input, const std::vector<Tensor>& init,
                               const std::vector<std::int64_t>& lengths, const ProjectFn& project,
-                              const StepFn& step) {
+                              const StepFn& step, const SequenceFn& sequence) {
     const std::size_t H = s.hidden_size, D = s.num_directions, L = s.num_layers, S = s.state_names.size();
     const char* name = s.layer.c_str();
     if (!input.defined() || input.dim() != 3)
@@ -148,12 +148,20 @@ RecurrentOutput run_recurrent(const RecurrentSpec& s, const Tensor& input, const
     const StepMasks masks = make_masks(lengths, T, B, s.dtype);
     const Tensor zero_state = zeros({B, H}, s.dtype);
 
+    const bool fused = sequence && S == 1 && !masks.any() && !anomaly_mode();
     std::vector<std::vector<Tensor>> finals(S);  // per state, index layer * D + direction
     Tensor layer_in = x;
     for (std::size_t l = 0; l < L; ++l) {
         std::vector<Tensor> dir_out;
         for (std::size_t d = 0; d < D; ++d) {
             const std::size_t ld = l * D + d;
+            if (fused) {
+                const Tensor h0 = !init.empty() && init[0].defined() ? select(init[0], 0, static_cast<long>(ld)) : Tensor();
+                Tensor out = sequence(ld, layer_in, h0, d == 1);  // [T, B, H]
+                finals[0].push_back(select(out, 0, d == 0 ? static_cast<long>(T) - 1 : 0));
+                dir_out.push_back(std::move(out));
+                continue;
+            }
             std::vector<Tensor> state(S);
             for (std::size_t i = 0; i < S; ++i)
                 state[i] = i < init.size() && init[i].defined() ? select(init[i], 0, static_cast<long>(ld)) : zero_state;

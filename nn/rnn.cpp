@@ -1,7 +1,9 @@
 // tapegrad::nn: RNNCell and RNN, unrolled on the tape. The sequence driver shared with LSTM and GRU
-// (nn/recurrent.cpp) makes the input projection of all time steps one GEMM (linear over
-// [T, B, in]) and handles layers, directions and variable lengths; an RNN step adds the recurrent
-// product and applies the nonlinearity.
+// (nn/recurrent.cpp) handles layers, directions and variable lengths. Each layer and direction is
+// one fused rnn_sequence op (autograd/recurrent.hpp); with lengths, or in anomaly mode, it is
+// composed per step instead: the input projection of all steps as one GEMM (linear over
+// [T, B, in]), then per step the recurrent product and the nonlinearity. Both give the same values
+// and gradients (tests/test_ops_recurrent.cpp compares them).
 #include "rnn.hpp"
 
 #include <fmt/format.h>
@@ -31,6 +33,12 @@ Tensor RNNCell::forward(const Tensor& x, const Tensor& h) const {
     const Shape hs{x.size(0), hidden_size};
     if (h.defined() && h.shape() != hs)
         throw ShapeError(fmt::format("RNNCell: hidden state must be {}, got {}", shape_str(hs), shape_str(h.shape())));
+    if (x.dtype() != dtype())
+        throw DTypeError(fmt::format("RNNCell: input is {} but the parameters are {}; convert one with .to()",
+                                     dtype_name(x.dtype()), dtype_name(dtype())));
+    if (h.defined() && h.dtype() != dtype())
+        throw DTypeError(fmt::format("RNNCell: hidden state is {} but the parameters are {}", dtype_name(h.dtype()),
+                                     dtype_name(dtype())));
     Tensor pre = linear(x, weight_ih, bias_ih);
     if (h.defined()) pre = pre + linear(h, weight_hh, bias_hh);
     else if (bias_hh.defined()) pre = pre + bias_hh;  // h = 0: only its bias remains
@@ -73,7 +81,12 @@ RNNResult RNN::forward(const Tensor& input, const Tensor& h0, const std::vector<
     auto step = [&](std::size_t ld, const Tensor& xw_t, const std::vector<Tensor>& state) {
         return std::vector<Tensor>{activate(o.nonlinearity, xw_t + linear(state[0], weights_[ld].w_hh, Tensor()))};
     };
-    detail::RecurrentOutput r = detail::run_recurrent(spec, input, {h0}, lengths, project, step);
+    auto sequence = [&](std::size_t ld, const Tensor& in, const Tensor& h, bool reverse) {
+        const RecurrentWeights& w = weights_[ld];
+        return rnn_sequence(in, h, w.w_ih, w.w_hh, w.b_ih, w.b_hh,
+                            {.relu = o.nonlinearity == Nonlinearity::relu, .reverse = reverse});
+    };
+    detail::RecurrentOutput r = detail::run_recurrent(spec, input, {h0}, lengths, project, step, sequence);
     return {r.output, r.finals[0]};
 }
 

@@ -169,6 +169,15 @@ public:
         }
         return get<T>(n.grad);
     }
+    // The output's gradient as an array to overwrite in place (a fused op turns it into its own
+    // intermediate gradients): moved out when the sweep would drop it after this entry anyway (the
+    // usual case), copied when the output's gradient is retained.
+    template <class T>
+    xt::xarray<T> take_grad_out() {
+        Node& o = *e_.output;
+        if (o.retain) return get<T>(o.grad);
+        return std::move(get<T>(o.grad));
+    }
     const char* op() const { return e_.op; }
 
 private:

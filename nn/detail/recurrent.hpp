@@ -32,6 +32,11 @@ using ProjectFn = std::function<Tensor(std::size_t ld, const Tensor& layer_in)>;
 // The first state is the step's output (h).
 using StepFn = std::function<std::vector<Tensor>(std::size_t ld, const Tensor& xw_t, const std::vector<Tensor>& state)>;
 
+// A whole layer and direction at once (a fused op): layer_in [T, B, in] and h0 [B, H] (undefined for
+// zeros) -> every h_t, [T, B, H]. Used when the layer has one state and no lengths are given, and
+// not in anomaly mode, whose messages name the step an op ran in.
+using SequenceFn = std::function<Tensor(std::size_t ld, const Tensor& layer_in, const Tensor& h0, bool reverse)>;
+
 struct RecurrentOutput {
     Tensor output;               // [T, B, D*H] (or [B, T, D*H] with batch_first)
     std::vector<Tensor> finals;  // per state: [num_layers*D, B, H], row layer*D + direction
@@ -41,7 +46,7 @@ struct RecurrentOutput {
 // each sequence ends (and the reverse direction starts) at its own last step.
 RecurrentOutput run_recurrent(const RecurrentSpec& spec, const Tensor& input, const std::vector<Tensor>& init,
                               const std::vector<std::int64_t>& lengths, const ProjectFn& project,
-                              const StepFn& step);
+                              const StepFn& step, const SequenceFn& sequence = nullptr);
 
 // U(-1/sqrt(hidden), 1/sqrt(hidden)), PyTorch's initialisation of every recurrent parameter.
 Tensor init_recurrent(std::size_t hidden, const Shape& shape);

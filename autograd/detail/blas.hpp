@@ -1,0 +1,46 @@
+// tapegrad internal: the one GEMM every matrix op calls, straight into OpenBLAS's cblas interface
+// (a training step issues thousands of small products, so the call itself must cost nothing
+// beyond BLAS), and the vectorised activations the fused recurrent op applies in place.
+#pragma once
+
+#include <cmath>
+#include <cstddef>
+#include <cstring>
+
+#include <cblas.h>
+#include <xsimd/xsimd.hpp>
+
+namespace tapegrad::detail {
+
+// C[m, n] = op(A) @ op(B) + beta C, on row-major buffers; op(X) is X or X^T.
+// A is stored [m, k] (or [k, m] when ta), B is stored [k, n] (or [n, k] when tb).
+// k = 0 gives beta C (zeros when beta is 0, whatever C held).
+template <class T>
+void gemm(const T* A, const T* B, T* C, std::size_t m, std::size_t k, std::size_t n, bool ta, bool tb, T beta) {
+    if (m == 0 || n == 0) return;
+    if (k == 0) {
+        if (beta == T(0)) std::memset(C, 0, m * n * sizeof(T));
+        else if (beta != T(1))
+            for (std::size_t i = 0; i < m * n; ++i) C[i] *= beta;
+        return;
+    }
+    const auto M = static_cast<blasint>(m), N = static_cast<blasint>(n), K = static_cast<blasint>(k);
+    const blasint lda = ta ? M : K, ldb = tb ? K : N;
+    const CBLAS_TRANSPOSE opa = ta ? CblasTrans : CblasNoTrans, opb = tb ? CblasTrans : CblasNoTrans;
+    if constexpr (std::is_same_v<T, float>)
+        cblas_sgemm(CblasRowMajor, opa, opb, M, N, K, 1.0f, A, lda, B, ldb, beta, C, N);
+    else
+        cblas_dgemm(CblasRowMajor, opa, opb, M, N, K, 1.0, A, lda, B, ldb, beta, C, N);
+}
+
+// p[i] = tanh(p[i]), xsimd's vectorised tanh (the same kernel xtensor's xt::tanh uses).
+template <class T>
+void tanh_inplace(T* p, std::size_t n) {
+    using Batch = xsimd::batch<T>;
+    constexpr std::size_t W = Batch::size;
+    std::size_t i = 0;
+    for (; i + W <= n; i += W) xsimd::tanh(Batch::load_unaligned(p + i)).store_unaligned(p + i);
+    for (; i < n; ++i) p[i] = std::tanh(p[i]);
+}
+
+}  // namespace tapegrad::detail
