@@ -3,7 +3,12 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <unordered_map>
+
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 
 #include <xtensor/xbuilder.hpp>
 
@@ -42,7 +47,30 @@ bool find_nonfinite(const Array& a, std::size_t& index, double& value) {
 std::string at_where(const std::string& where) { return where.empty() ? std::string() : " at " + where; }
 }  // namespace
 
-Tape::Tape() : state_(std::make_shared<TapeState>()) { t_tapes.push_back(this); }
+namespace {
+// A training step frees and reallocates the same few-megabyte arrays every time. glibc's defaults
+// give each large array fresh pages from the kernel (mmap, or the top of a heap trimmed at every
+// step): in a medium RNN that was 1 500 page faults per step and a fifth of the CPU time. So the
+// first Tape of the process raises both thresholds, keeping freed memory for reuse; nothing changes
+// if the user set either through glibc's own environment variables.
+void tune_malloc_once() {
+#if defined(__GLIBC__)
+    static const bool done = [] {
+        if (!std::getenv("MALLOC_MMAP_THRESHOLD_") && !std::getenv("MALLOC_TRIM_THRESHOLD_")) {
+            mallopt(M_MMAP_THRESHOLD, 32 << 20);
+            mallopt(M_TRIM_THRESHOLD, 256 << 20);
+        }
+        return true;
+    }();
+    (void)done;
+#endif
+}
+}  // namespace
+
+Tape::Tape() : state_(std::make_shared<TapeState>()) {
+    tune_malloc_once();
+    t_tapes.push_back(this);
+}
 Tape::~Tape() {
     auto it = std::find(t_tapes.begin(), t_tapes.end(), this);
     if (it != t_tapes.end()) t_tapes.erase(it);
@@ -103,11 +131,11 @@ void run_backward(TapeState* st, const Tensor& root, const Tensor& grad_output, 
 
     // Gradients already retained on intermediates are set aside, so that this sweep propagates only
     // its own contribution, and added back afterwards.
-    std::unordered_map<Node*, Array> stash;
+    std::unordered_map<std::shared_ptr<Node>, Array> stash;
     if (st)
         for (Entry& e : st->entries)
             if (e.output->retain && e.output->has_grad) {
-                stash.emplace(e.output.get(), std::move(e.output->grad));
+                stash.emplace(e.output, std::move(e.output->grad));
                 e.output->has_grad = false;
             }
 
@@ -121,10 +149,33 @@ void run_backward(TapeState* st, const Tensor& root, const Tensor& grad_output, 
     dispatch(root.dtype(), [&]<class T>(T) { accumulate_into<T>("backward", r, seed.value<T>()); });
     if (!st) return;  // the root is a leaf: nothing to propagate
 
+    // Without retain_graph the record goes when the sweep ends, however it ends (an error thrown
+    // half-way leaves nothing half-released to run again). During the sweep, each entry lets go of
+    // its saved arrays and inputs as soon as its backward has run, as PyTorch frees saved tensors:
+    // the peak memory of backward is then what is still needed, not the whole forward record.
+    struct Release {
+        TapeState* st;
+        bool retain;
+        ~Release() {
+            if (retain) return;
+            st->entries.clear();
+            st->entries.shrink_to_fit();
+            st->consumed = true;
+        }
+    } release{st, retain};
+    auto done = [&](Entry& e) {
+        if (retain) return;
+        e.backward = nullptr;
+        e.inputs.clear();
+        e.inputs.shrink_to_fit();
+    };
     for (std::size_t i = st->entries.size(); i-- > 0;) {
         Entry& e = st->entries[i];
         Node& out = *e.output;
-        if (!out.has_grad) continue;
+        if (!out.has_grad) {
+            done(e);
+            continue;
+        }
         for (std::size_t k = 0; k < e.inputs.size(); ++k)
             if (e.inputs[k]->version != e.versions[k])
                 throw UsageError(fmt::format("backward: input {} of '{}' (tape entry {}) was modified in place "
@@ -151,17 +202,13 @@ void run_backward(TapeState* st, const Tensor& root, const Tensor& grad_output, 
             out.grad = Array();
             out.has_grad = false;
         }
+        done(e);
     }
     for (auto& [node, g] : stash)
         std::visit([&](auto& arr) {
             using T = typename std::decay_t<decltype(arr)>::value_type;
             accumulate_into<T>("backward", *node, arr);
         }, g);
-    if (!retain) {
-        st->entries.clear();
-        st->entries.shrink_to_fit();
-        st->consumed = true;
-    }
 }
 
 }  // namespace detail
@@ -293,6 +340,8 @@ Shape broadcast_shapes(const char* op, const Shape& a, const Shape& b) {
 
 std::size_t norm_axis(const char* op, long axis, const Shape& shape, std::size_t rank_extra) {
     const long rank = static_cast<long>(shape.size() + rank_extra);
+    if (rank == 0)
+        throw ShapeError(fmt::format("{}: axis {} given for a 0-d tensor (shape []), which has no axes", op, axis));
     const long a = axis < 0 ? axis + rank : axis;
     if (a < 0 || a >= rank)
         throw ShapeError(fmt::format("{}: axis {} is out of range for a tensor of shape {} (valid: {} to {})", op,
