@@ -29,6 +29,9 @@ void check_seq(const char* op, const Tensor& out, const std::vector<std::int64_t
 Tensor sequence_mask(const std::vector<std::int64_t>& lengths, std::size_t T, std::size_t B, DType dtype) {
     if (!lengths.empty() && lengths.size() != B)
         throw ShapeError(fmt::format("sequence_mask: {} lengths given for a batch of {}", lengths.size(), B));
+    for (std::size_t b = 0; b < lengths.size(); ++b)
+        if (lengths[b] < 0 || lengths[b] > static_cast<std::int64_t>(T))
+            throw ValueError(fmt::format("sequence_mask: lengths[{}] = {} is out of range [0, {}]", b, lengths[b], T));
     Tensor m = zeros({T, B}, dtype);
     std::visit([&](auto& a) {
         for (std::size_t t = 0; t < T; ++t)

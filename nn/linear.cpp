@@ -23,6 +23,11 @@ Tensor Linear::forward(const Tensor& x) const {
         throw ShapeError(fmt::format("Linear({}, {}): input of shape {}: the last axis must have size {}",
                                      in_features, out_features, x.defined() ? shape_str(x.shape()) : "undefined",
                                      in_features));
+    if (x.dtype() != weight.dtype())
+        throw DTypeError(fmt::format("Linear({}, {}): input of shape {} is {} but the parameters are {}; convert one "
+                                     "with .to()",
+                                     in_features, out_features, shape_str(x.shape()), dtype_name(x.dtype()),
+                                     dtype_name(weight.dtype())));
     return linear(x, weight, bias);
 }
 
@@ -45,7 +50,12 @@ Embedding::Embedding(std::size_t num, std::size_t dim, std::optional<std::int64_
 }
 
 Tensor Embedding::forward(const xt::xarray<std::int64_t>& ids) const {
-    Tensor out = embedding(weight, ids);
+    Tensor out;
+    try {
+        out = embedding(weight, ids);
+    } catch (const ValueError& e) {  // an id out of range: say which layer refused it
+        throw ValueError(fmt::format("Embedding({}, {}): {}", num_embeddings, embedding_dim, e.what()));
+    }
     if (!padding_idx) return out;
     // Zero the padding positions; multiplying by the mask also keeps gradient off that row.
     Shape ms(ids.shape().begin(), ids.shape().end());

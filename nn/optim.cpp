@@ -30,6 +30,11 @@ Optimizer::Optimizer(std::vector<Tensor> params, double lr, std::vector<std::str
         if (!params_[i].is_leaf())
             throw ValueError(fmt::format("optimizer: {} is not a leaf (it was produced by an op); optimize leaves",
                                          param_label(params_[i], i)));
+        // A parameter given twice would be updated twice per step, with two sets of state.
+        for (std::size_t j = 0; j < i; ++j)
+            if (params_[j].same(params_[i]))
+                throw ValueError(fmt::format("optimizer: {} is the same tensor as {}; give each parameter once",
+                                             param_label(params_[i], i), param_label(params_[j], j)));
     }
 }
 
@@ -88,8 +93,12 @@ void Optimizer::load_state_dict(const NamedTensors& state) {
     std::vector<std::size_t> param_steps(params_.size(), 0);
     // Read now: erasing entries from `given` below invalidates iterators into it.
     std::size_t steps = 0;
+    // A count read back must be a whole number >= 0: casting NaN or a negative to size_t is undefined.
+    auto is_count = [](double v) { return std::isfinite(v) && v >= 0 && v == std::floor(v) && v < 1e18; };
     if (auto it = given.find("step"); it == given.end() || it->second.numel() != 1)
         problems.push_back("missing 'step'");
+    else if (!is_count(it->second.item()))
+        problems.push_back(fmt::format("'step' is {}, not a step count", it->second.item()));
     else steps = static_cast<std::size_t>(it->second.item());
     for (std::size_t i = 0; i < params_.size(); ++i) {
         std::size_t found = 0;
@@ -99,6 +108,9 @@ void Optimizer::load_state_dict(const NamedTensors& state) {
         auto st = given.find(step_name);
         if (st == given.end() || st->second.numel() != 1) {
             problems.push_back(fmt::format("missing '{}'", step_name));
+        } else if (!is_count(st->second.item())) {
+            problems.push_back(fmt::format("'{}' is {}, not a step count", step_name, st->second.item()));
+            given.erase(st);
         } else {
             param_steps[i] = static_cast<std::size_t>(st->second.item());
             given.erase(st);
@@ -332,7 +344,11 @@ void clip_grad_value(const std::vector<Tensor>& params, double clip_value) {
         std::visit([&](auto& a) {
             using T = typename std::decay_t<decltype(a)>::value_type;
             const T c = static_cast<T>(clip_value);
-            for (std::size_t j = 0; j < a.size(); ++j) a.data()[j] = std::min(c, std::max(-c, a.data()[j]));
+            // Compared this way round so a NaN stays NaN (as PyTorch's clamp) instead of becoming -c.
+            for (std::size_t j = 0; j < a.size(); ++j) {
+                const T v = a.data()[j];
+                a.data()[j] = v < -c ? -c : v > c ? c : v;
+            }
         }, *g);
     }
 }
