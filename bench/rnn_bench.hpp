@@ -1,0 +1,207 @@
+// What bench_rnn_train (tapegrad) and bench_torch_rnn (LibTorch) share, so the two measure the same
+// work and print the same lines: the configurations, the token ids, the GEMM flop count, the sgemm
+// reference rate, peak memory, the command line and the output format. Plain C++17 without
+// tapegrad or torch headers: the LibTorch program includes it too.
+#pragma once
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <fstream>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+#include <cblas.h>  // OpenBLAS's: cblas_sgemm, openblas_set_num_threads
+
+namespace rnn_bench {
+
+using Clock = std::chrono::steady_clock;
+
+// One benchmark configuration. embed == 0 means one-hot input (input_size = vocab).
+struct Config {
+    char name = 'a';
+    std::size_t vocab = 0, embed = 0, hidden = 0, seq = 0, batch = 0;
+    bool bidirectional = false;
+    bool overhead = false;  // (f): the per-op overhead chain, no RNN
+    std::size_t input_size() const { return embed ? embed : vocab; }
+    std::size_t directions() const { return bidirectional ? 2 : 1; }
+};
+
+inline Config config_for(char c) {
+    switch (c) {
+        case 'a': return {'a', 65, 0, 100, 25, 1, false, false};
+        case 'b': return {'b', 65, 64, 256, 64, 32, false, false};
+        case 'c': return {'c', 128, 128, 512, 128, 64, false, false};
+        case 'd': return {'d', 65, 64, 256, 64, 32, true, false};
+        case 'e': return {'e', 128, 128, 512, 1000, 64, false, false};
+        default: return {'f', 0, 0, 0, 0, 0, false, true};
+    }
+}
+
+inline std::string describe(const Config& c) {
+    if (c.overhead) return "f: chain of 100 tiny [1,1] adds, record + backward";
+    char buf[160];
+    std::snprintf(buf, sizeof buf, "%c: V=%zu %s H=%zu T=%zu B=%zu%s", c.name, c.vocab,
+                  c.embed ? ("E=" + std::to_string(c.embed)).c_str() : "one-hot", c.hidden, c.seq, c.batch,
+                  c.bidirectional ? " bidirectional" : "");
+    return buf;
+}
+
+// Forward GEMM flops of one step, counted as a PyTorch-style implementation runs them (2*m*n*k each),
+// per direction: the input projection of all steps (T*B x I @ I x H; a one-hot input counts as this
+// GEMM, an embedding lookup counts 0), the recurrent projection of every step (B x H @ H x H, T times,
+// the first one on the zero state included) and the output projection (T*B x D*H @ D*H x V):
+//   forward = D * (2*T*B*I*H + 2*T*B*H*H) + 2*T*B*(D*H)*V
+// Backward computes two GEMMs per forward GEMM (gradients of both operands), so a whole step counts
+//   flops = 3 * forward.
+inline double step_flops(const Config& c) {
+    if (c.overhead) return 0;
+    const double T = c.seq, B = c.batch, I = c.input_size(), H = c.hidden, V = c.vocab, D = c.directions();
+    const double forward = D * (2 * T * B * I * H + 2 * T * B * H * H) + 2 * T * B * (D * H) * V;
+    return 3 * forward;
+}
+
+// Token ids in [0, vocab) from a fixed seed (splitmix64, so both programs draw exactly the same ones):
+// inputs first, then targets, each T*B in row-major [T, B] order.
+inline std::vector<std::int64_t> random_ids(std::size_t n, std::size_t vocab, std::uint64_t seed) {
+    std::vector<std::int64_t> out(n);
+    std::uint64_t s = seed;
+    for (auto& id : out) {
+        std::uint64_t z = (s += 0x9e3779b97f4a7c15ULL);
+        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+        z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+        z ^= z >> 31;
+        id = static_cast<std::int64_t>(z % vocab);
+    }
+    return out;
+}
+constexpr std::uint64_t input_seed = 1234, target_seed = 5678;
+
+struct Stats {
+    double median = 0, min = 0, max = 0;
+};
+inline Stats stats(std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    const std::size_t n = v.size();
+    return {n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2, v.front(), v.back()};
+}
+
+inline double ms_since(Clock::time_point t0) {
+    return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+}
+
+// The sgemm rate (GFLOP/s) of the recurrent step's shape, B x H @ (H x H)^T as x W_hh^T, with the
+// thread count in force now: median over batches of calls, each batch long enough (>= ~2 ms) that the
+// timer's resolution does not matter.
+inline double sgemm_gflops(std::size_t m, std::size_t n, std::size_t k) {
+    std::vector<float> a(m * k, 0.5f), w(n * k, 0.25f), c(m * n);
+    const int M = static_cast<int>(m), N = static_cast<int>(n), K = static_cast<int>(k);
+    auto call = [&] {
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 1.0f, a.data(), K, w.data(), K, 0.0f,
+                    c.data(), N);
+    };
+    for (int i = 0; i < 10; ++i) call();
+    int calls = 1;  // per batch
+    for (;;) {
+        const auto t0 = Clock::now();
+        for (int i = 0; i < calls; ++i) call();
+        if (ms_since(t0) >= 2.0 || calls >= (1 << 22)) break;
+        calls *= 2;
+    }
+    std::vector<double> rates;
+    for (int r = 0; r < 31; ++r) {
+        const auto t0 = Clock::now();
+        for (int i = 0; i < calls; ++i) call();
+        rates.push_back(2.0 * m * n * k * calls / (ms_since(t0) * 1e6));
+    }
+    return stats(rates).median;
+}
+
+// A field of /proc/self/status in kB (VmRSS, VmHWM), or -1 if unreadable.
+inline long status_kb(const std::string& field) {
+    std::ifstream f("/proc/self/status");
+    std::string line;
+    while (std::getline(f, line))
+        if (line.compare(0, field.size() + 1, field + ":") == 0) return std::stol(line.substr(field.size() + 1));
+    return -1;
+}
+// Resets VmHWM to the current RSS (Linux >= 4.0), so a configuration's peak is not an earlier one's.
+// Returns false where that is not allowed; the peak then covers the whole process so far.
+inline bool reset_peak_rss() {
+    std::ofstream f("/proc/self/clear_refs");
+    f << "5";
+    f.flush();
+    return static_cast<bool>(f);
+}
+
+// The command line both programs take.
+struct Args {
+    std::vector<std::string> configs{"all"};
+    std::size_t steps = 20, warmup = 3;
+    int threads = 1;
+    bool csv = false, verbose = false;
+};
+
+inline void add_options(CLI::App& app, Args& a) {
+    app.add_option("--config", a.configs, "configurations to run: a b c d e f, or all (repeatable)")
+        ->check(CLI::IsMember({"a", "b", "c", "d", "e", "f", "all"}))
+        ->capture_default_str();
+    app.add_option("--steps", a.steps, "timed training steps per configuration (repetitions for f: at least 20)")
+        ->check(CLI::PositiveNumber)
+        ->capture_default_str();
+    app.add_option("--warmup", a.warmup, "untimed steps first")->capture_default_str();
+    app.add_option("--threads", a.threads, "BLAS (and intra-op) threads")
+        ->check(CLI::PositiveNumber)
+        ->capture_default_str();
+    app.add_flag("--csv", a.csv,
+                 "one machine-readable line per result: "
+                 "name,config,threads,median_ms,min_ms,max_ms,gflops,sgemm_gflops,fraction,peak_mb");
+    app.add_flag("-v,--verbose", a.verbose, "also print the model and the loss of the first step");
+}
+
+inline std::vector<Config> selected(const Args& a) {
+    std::vector<Config> out;
+    std::string names;
+    for (const auto& s : a.configs) names += s == "all" ? "abcdef" : s;
+    for (char c : std::string("abcdef"))
+        if (names.find(c) != std::string::npos) out.push_back(config_for(c));
+    return out;
+}
+
+// One result. For (f), the times are per chain of 100 ops (so us/op = 10 * ms) and there is no GEMM
+// rate; peak_mb < 0 means not measured.
+struct Result {
+    Result(std::string name, const Config& config, int threads, const Stats& ms)
+        : name(std::move(name)), config(config), threads(threads), ms(ms) {}
+    std::string name;  // "tapegrad", "libtorch-nn", "libtorch-unrolled", "libtorch"
+    Config config;
+    int threads = 1;
+    Stats ms;
+    double gflops = 0, sgemm = 0, peak_mb = -1;
+    std::string note;  // appended to the human-readable line
+};
+
+inline void print(const Result& r, bool csv) {
+    const double fraction = r.sgemm > 0 ? r.gflops / r.sgemm : 0;
+    if (csv) {
+        std::printf("%s,%c,%d,%.4f,%.4f,%.4f,%.3f,%.3f,%.4f,%s\n", r.name.c_str(), r.config.name, r.threads,
+                    r.ms.median, r.ms.min, r.ms.max, r.gflops, r.sgemm, fraction,
+                    r.peak_mb >= 0 ? std::to_string(r.peak_mb).c_str() : "");
+    } else if (r.config.overhead) {
+        std::printf("%-18s f  threads %d  %.3f us/op (record+backward)  min %.3f  max %.3f%s\n", r.name.c_str(),
+                    r.threads, r.ms.median * 10, r.ms.min * 10, r.ms.max * 10, r.note.c_str());
+    } else {
+        std::printf("%-18s %c  threads %d  median %.2f ms/step  min %.2f  max %.2f  %.2f GFLOP/s = %.0f%% of "
+                    "sgemm %.2f GFLOP/s",
+                    r.name.c_str(), r.config.name, r.threads, r.ms.median, r.ms.min, r.ms.max, r.gflops,
+                    100 * fraction, r.sgemm);
+        if (r.peak_mb >= 0) std::printf("  peak +%.1f MB", r.peak_mb);
+        std::printf("%s\n", r.note.c_str());
+    }
+    std::fflush(stdout);
+}
+
+}  // namespace rnn_bench

@@ -1,0 +1,214 @@
+// The LibTorch counterpart of bench_rnn_train: the same configurations, ids, step (forward from a zero
+// state, mean cross-entropy over all steps, backward, clip_grad_norm_ to 5, one Adam step at lr 1e-3)
+// and output lines, so bench/compare.sh can put tapegrad and LibTorch side by side. Each of a-d runs
+// twice: with torch::nn::RNN, and with a hand-unrolled loop of torch ops; the faster is marked.
+//
+//   bench_torch_rnn [--config a|b|c|d|e|f|all]... [--steps N] [--warmup W] [--threads K] [--csv] [-v]
+//                   [--variant nn|unrolled|both]
+#include <cmath>
+#include <cstdio>
+#include <functional>
+
+#include <ATen/Parallel.h>
+#include <torch/torch.h>
+
+#include "rnn_bench.hpp"
+
+using namespace rnn_bench;
+namespace F = torch::nn::functional;
+
+namespace {
+
+torch::Tensor id_tensor(const Config& c, std::uint64_t seed) {
+    auto ids = random_ids(c.seq * c.batch, c.vocab, seed);
+    const long T = static_cast<long>(c.seq), B = static_cast<long>(c.batch);
+    return torch::from_blob(ids.data(), {T, B}, torch::kLong).clone();  // [T, B], owning its memory
+}
+
+// One model variant: its parameters and its forward, ids [T, B] -> logits [T, B, V].
+struct Variant {
+    std::string name;
+    std::vector<torch::Tensor> params;
+    std::function<torch::Tensor(const torch::Tensor&)> forward;
+    // Modules kept alive by the closures.
+    torch::nn::Embedding embed{nullptr};
+    torch::nn::RNN rnn{nullptr};
+    torch::nn::Linear head{nullptr};
+};
+
+torch::Tensor input_of(const Config& c, torch::nn::Embedding embed, const torch::Tensor& ids) {
+    return c.embed ? embed->forward(ids) : torch::one_hot(ids, static_cast<long>(c.vocab)).to(torch::kFloat);
+}
+
+// torch::nn::Embedding -> torch::nn::RNN -> torch::nn::Linear.
+std::unique_ptr<Variant> nn_variant(const Config& c) {
+    auto v = std::make_unique<Variant>();
+    v->name = "libtorch-nn";
+    if (c.embed) v->embed = torch::nn::Embedding(c.vocab, c.embed);
+    v->rnn = torch::nn::RNN(torch::nn::RNNOptions(c.input_size(), c.hidden)
+                                .nonlinearity(torch::kTanh)
+                                .bidirectional(c.bidirectional));
+    v->head = torch::nn::Linear(c.directions() * c.hidden, c.vocab);
+    if (c.embed) for (auto& p : v->embed->parameters()) v->params.push_back(p);
+    for (auto& p : v->rnn->parameters()) v->params.push_back(p);
+    for (auto& p : v->head->parameters()) v->params.push_back(p);
+    Variant* self = v.get();
+    v->forward = [self, c](const torch::Tensor& ids) {
+        const auto out = std::get<0>(self->rnn->forward(input_of(c, self->embed, ids)));  // [T, B, D*H]
+        return self->head->forward(out);
+    };
+    return v;
+}
+
+// The recurrence written out with torch ops, h_t = tanh(x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh). As in
+// nn::RNN (both libraries'), the input projection of all steps is one GEMM up front with both biases
+// folded in, so a step is one addmm and one tanh; the head runs once on the stacked states.
+std::unique_ptr<Variant> unrolled_variant(const Config& c) {
+    auto v = std::make_unique<Variant>();
+    v->name = "libtorch-unrolled";
+    const long H = static_cast<long>(c.hidden), I = static_cast<long>(c.input_size());
+    const double k = 1.0 / std::sqrt(static_cast<double>(H));
+    if (c.embed) v->embed = torch::nn::Embedding(c.vocab, c.embed);
+    struct Dir {
+        torch::Tensor w_ih, w_hh, b_ih, b_hh;
+    };
+    auto dirs = std::make_shared<std::vector<Dir>>();
+    for (std::size_t d = 0; d < c.directions(); ++d) {
+        auto u = [&](std::vector<long> shape) { return torch::empty(shape).uniform_(-k, k).requires_grad_(); };
+        dirs->push_back({u({H, I}), u({H, H}), u({H}), u({H})});
+    }
+    v->head = torch::nn::Linear(c.directions() * c.hidden, c.vocab);
+    if (c.embed) for (auto& p : v->embed->parameters()) v->params.push_back(p);
+    for (auto& d : *dirs) v->params.insert(v->params.end(), {d.w_ih, d.w_hh, d.b_ih, d.b_hh});
+    for (auto& p : v->head->parameters()) v->params.push_back(p);
+    Variant* self = v.get();
+    v->forward = [self, c, dirs](const torch::Tensor& ids) {
+        const torch::Tensor x = input_of(c, self->embed, ids);  // [T, B, I]
+        const long T = static_cast<long>(c.seq), B = static_cast<long>(c.batch), H = static_cast<long>(c.hidden);
+        std::vector<torch::Tensor> outs;
+        for (std::size_t d = 0; d < dirs->size(); ++d) {
+            const Dir& w = (*dirs)[d];
+            const torch::Tensor xw = torch::linear(x, w.w_ih, w.b_ih + w.b_hh);  // [T, B, H]
+            const torch::Tensor w_hh_t = w.w_hh.t();
+            torch::Tensor h = torch::zeros({B, H});
+            std::vector<torch::Tensor> hs(T);
+            for (long s = 0; s < T; ++s) {
+                const long t = d == 0 ? s : T - 1 - s;
+                h = torch::tanh(torch::addmm(xw[t], h, w_hh_t));
+                hs[t] = h;
+            }
+            outs.push_back(torch::stack(hs));  // [T, B, H]
+        }
+        return self->head->forward(outs.size() == 1 ? outs[0] : torch::cat(outs, 2));
+    };
+    return v;
+}
+
+Result run_rnn(const Config& c, const Args& a, const std::string& which) {
+    const bool peak_reset = reset_peak_rss();
+    torch::manual_seed(1);
+    auto v = which == "nn" ? nn_variant(c) : unrolled_variant(c);
+    torch::optim::Adam opt(v->params, torch::optim::AdamOptions(1e-3));
+    const torch::Tensor ids = id_tensor(c, input_seed), targets = id_tensor(c, target_seed).reshape({-1});
+    const long baseline_kb = status_kb("VmRSS");  // model and data built, before the first step
+    if (a.verbose) {
+        long n = 0;
+        for (auto& p : v->params) n += p.numel();
+        std::fprintf(stderr, "%s: %s, %ld parameters\n", v->name.c_str(), describe(c).c_str(), n);
+    }
+
+    const long V = static_cast<long>(c.vocab);
+    auto step = [&] {
+        opt.zero_grad();
+        const torch::Tensor loss = F::cross_entropy(v->forward(ids).reshape({-1, V}), targets);  // mean
+        loss.backward();
+        torch::nn::utils::clip_grad_norm_(v->params, 5.0);
+        opt.step();
+        return loss.item<double>();
+    };
+    std::vector<double> ms;
+    for (std::size_t i = 0; i < a.warmup + a.steps; ++i) {
+        const auto t0 = Clock::now();
+        const double loss = step();
+        const double t = ms_since(t0);
+        if (i == 0 && a.verbose)
+            std::fprintf(stderr, "%s %c: loss at step 1 %.4f (ln V = %.4f)\n", v->name.c_str(), c.name, loss,
+                         std::log(static_cast<double>(c.vocab)));
+        if (i >= a.warmup) ms.push_back(t);
+    }
+    const long peak_kb = status_kb("VmHWM");
+
+    Result r{v->name, c, a.threads, stats(ms)};
+    r.gflops = step_flops(c) / (r.ms.median * 1e6);
+    r.sgemm = sgemm_gflops(c.batch, c.hidden, c.hidden);
+    if (baseline_kb >= 0 && peak_kb >= 0) r.peak_mb = (peak_kb - baseline_kb) / 1024.0;
+    if (!peak_reset) r.note = "  (peak not reset: covers the configurations before)";
+    return r;
+}
+
+// (f): y = y + c a hundred times on a [1, 1] tensor that requires grad, then backward. One repetition
+// is 100 such chains; ms are per chain. x's gradient accumulates across chains, as in bench_rnn_train.
+Result run_overhead(const Config& c, const Args& a) {
+    constexpr int ops = 100, chains = 100;
+    const torch::Tensor x = torch::full({1, 1}, 0.5, torch::requires_grad());
+    const torch::Tensor k = torch::ones({1, 1});
+    auto rep = [&] {
+        for (int i = 0; i < chains; ++i) {
+            torch::Tensor y = x;
+            for (int j = 0; j < ops; ++j) y = y + k;
+            y.backward();
+        }
+    };
+    std::vector<double> ms;
+    const std::size_t reps = std::max<std::size_t>(a.steps, 20);
+    for (std::size_t i = 0; i < a.warmup + reps; ++i) {
+        const auto t0 = Clock::now();
+        rep();
+        const double t = ms_since(t0) / chains;
+        if (i >= a.warmup) ms.push_back(t);
+    }
+    if (a.verbose)
+        std::fprintf(stderr, "libtorch f: dx summed over all chains %.0f (expected %zu)\n",
+                     x.grad().item<double>(), (a.warmup + reps) * chains);
+    return Result{"libtorch", c, a.threads, stats(ms)};
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    CLI::App app{"LibTorch training-step benchmark: the configurations of bench_rnn_train"};
+    Args a;
+    add_options(app, a);
+    std::string variant = "both";
+    app.add_option("--variant", variant, "for a-d: nn (torch::nn::RNN), unrolled (a loop of torch ops) or both; "
+                                         "e runs nn unless this names one")
+        ->check(CLI::IsMember({"nn", "unrolled", "both"}));
+    int intra_op = 0;
+    app.add_option("--intra-op-threads", intra_op, "LibTorch's OpenMP threads (default: --threads)");
+    CLI11_PARSE(app, argc, argv);
+    // Elementwise kernels run on LibTorch's OpenMP threads; the GEMMs go to OpenBLAS, which has its own
+    // pool of threads. One inter-op thread: a training step has no independent ops to overlap.
+    at::set_num_interop_threads(1);
+    torch::set_num_threads(intra_op > 0 ? intra_op : a.threads);
+    openblas_set_num_threads(a.threads);
+    try {
+        for (const Config& c : selected(a)) {
+            if (c.overhead) {
+                print(run_overhead(c, a), a.csv);
+                continue;
+            }
+            std::vector<std::string> which{variant};
+            if (variant == "both") which = c.name == 'e' ? std::vector<std::string>{"nn"}
+                                                         : std::vector<std::string>{"nn", "unrolled"};
+            std::vector<Result> rs;
+            for (const auto& w : which) rs.push_back(run_rnn(c, a, w));
+            if (rs.size() == 2 && !a.csv)
+                (rs[0].ms.median <= rs[1].ms.median ? rs[0] : rs[1]).note += "  <- faster";
+            for (const auto& r : rs) print(r, a.csv);
+        }
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "error: %s\n", e.what());
+        return 1;
+    }
+    return 0;
+}
