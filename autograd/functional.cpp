@@ -9,6 +9,7 @@
 #include <limits>
 #include <vector>
 
+#include "detail/kernels.hpp"
 #include "detail/op.hpp"
 
 namespace tapegrad {
@@ -209,6 +210,7 @@ Tensor class_loss(const char* op, bool fused, const Tensor& x, const xt::xarray<
         // Rows that take part: not ignored and not weighted 0. Ignored and zero-weight rows are
         // skipped outright, so whatever their logits hold (padding) cannot reach loss or gradient.
         std::vector<std::uint8_t> counted(N, 0);
+        std::vector<T> scratch(fused ? C : 0);
         double denom = 0.0;
         for (std::size_t r = 0; r < N; ++r) {
             if (tv[r] == opt.ignore_index) continue;
@@ -220,8 +222,7 @@ Tensor class_loss(const char* op, bool fused, const Tensor& x, const xt::xarray<
             double picked = row[tv[r]];
             if (fused) {
                 const T m = *std::max_element(row, row + C);
-                double s = 0.0;
-                for (std::size_t k = 0; k < C; ++k) s += std::exp(row[k] - m);
+                const double s = detail::exp_shifted(row, m, scratch.data(), C);
                 row_max[r] = m;
                 log_sum[r] = static_cast<T>(std::log(s));
                 picked = static_cast<double>(row[tv[r]] - m) - static_cast<double>(log_sum[r]);
@@ -239,14 +240,14 @@ Tensor class_loss(const char* op, bool fused, const Tensor& x, const xt::xarray<
                           const T* xv = c.in<T>(0).data();
                           T* dx = c.grad_buffer<T>(0).data();
                           const std::int64_t* tv = tgt.data();
+                          std::vector<T> soft(fused ? C : 0);
                           for (std::size_t r = 0; r < counted.size(); ++r) {
                               if (!counted[r]) continue;
                               const T coef = scale[r] * (w.empty() ? T(1) : w[r]);
                               T* drow = dx + r * C;
                               if (fused) {  // d/dx_k = coef * (softmax_k - [k == t])
-                                  const T* row = xv + r * C;
-                                  for (std::size_t k = 0; k < C; ++k)
-                                      drow[k] += coef * std::exp((row[k] - row_max[r]) - log_sum[r]);
+                                  detail::exp_shifted(xv + r * C, row_max[r] + log_sum[r], soft.data(), C);
+                                  for (std::size_t k = 0; k < C; ++k) drow[k] += coef * soft[k];
                               }
                               drow[tv[r]] -= coef;
                           }

@@ -1,10 +1,10 @@
-// tapegrad: matrix products through BLAS gemm (OpenBLAS, detail/blas.hpp). The backward GEMMs
+// tapegrad: matrix products through BLAS gemm (OpenBLAS, detail/kernels.hpp). The backward GEMMs
 // write straight into the input gradients with beta = 1 when a gradient is already there, so no
 // temporary is made for accumulation. linear is the addmm-style fused op: the output starts as the
 // bias rows and one GEMM adds x @ weight^T onto them.
 #include <algorithm>
 
-#include "detail/blas.hpp"
+#include "detail/kernels.hpp"
 #include "detail/op.hpp"
 #include "linalg.hpp"
 

@@ -7,7 +7,7 @@
 
 #include <algorithm>
 
-#include "detail/blas.hpp"
+#include "detail/kernels.hpp"
 #include "detail/op.hpp"
 
 namespace tapegrad {
