@@ -205,9 +205,9 @@ void run_backward(TapeState* st, const Tensor& root, const Tensor& grad_output, 
         done(e);
     }
     for (auto& [node, g] : stash)
-        std::visit([&](auto& arr) {
+        std::visit([&, n = node.get()](auto& arr) {  // (clang 14 cannot capture a structured binding)
             using T = typename std::decay_t<decltype(arr)>::value_type;
-            accumulate_into<T>("backward", *node, arr);
+            accumulate_into<T>("backward", *n, arr);
         }, g);
 }
 

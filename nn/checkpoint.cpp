@@ -53,18 +53,47 @@ void save_checkpoint(const std::string& path, const Module& module, const Optimi
 }
 
 CheckpointInfo load_checkpoint(const std::string& path, Module& module, Optimizer& optimizer, Generator& gen) {
-    NamedTensors model, opt;
-    std::map<std::string, Tensor> meta;
-    CheckpointInfo info;
-    for (auto& [name, t] : load_tensors(path)) {
-        if (starts_with(name, kOptimizer)) opt.emplace_back(name.substr(kOptimizer.size()), t);
-        else if (starts_with(name, kExtra)) info.extras.emplace_back(name.substr(kExtra.size()), t);
-        else if (starts_with(name, kMeta)) meta.emplace(name.substr(kMeta.size()), t);
-        else model.emplace_back(name, t);
+    NamedTensors entries;
+    try {
+        entries = load_tensors(path);
+    } catch (const FormatError& e) {
+        throw FormatError(fmt::format("load_checkpoint: {}", e.what()));
     }
+    return restore_checkpoint(entries, path, module, optimizer, gen);
+}
+
+CheckpointInfo restore_checkpoint(const NamedTensors& entries, const std::string& path, Module& module,
+                                  Optimizer& optimizer, Generator& gen) {
     auto bad = [&](const std::string& why) {
         return FormatError(fmt::format("load_checkpoint {}: {}", path, why));
     };
+    NamedTensors model, opt;
+    std::map<std::string, Tensor> meta;
+    std::map<std::string, int> seen;
+    CheckpointInfo info;
+    for (const auto& [name, t] : entries) {
+        if (seen[name]++) throw bad(fmt::format("entry '{}' appears twice", name));
+        if (!t.defined()) throw bad(fmt::format("entry '{}' is undefined", name));
+        if (starts_with(name, kOptimizer)) {
+            const std::string key = name.substr(kOptimizer.size());
+            // Step counters become integers inside the optimizer: check them here, where a bad one
+            // is a damaged file.
+            if ((key == "step" || (key.size() > 5 && key.compare(key.size() - 5, 5, ".step") == 0)) &&
+                t.numel() == 1) {
+                const double v = t.item();
+                if (!(v >= 0.0) || v != std::floor(v) || v >= 9007199254740992.0)
+                    throw bad(fmt::format("'{}' is {}, not a step count", name, v));
+            }
+            opt.emplace_back(key, t);
+        } else if (starts_with(name, kExtra)) {
+            if (name.size() == kExtra.size()) throw bad(fmt::format("an '{}' entry has an empty name", kExtra));
+            info.extras.emplace_back(name.substr(kExtra.size()), t);
+        } else if (starts_with(name, kMeta)) {
+            meta.emplace(name.substr(kMeta.size()), t);
+        } else {
+            model.emplace_back(name, t);
+        }
+    }
     auto scalar = [&](const std::string& key) {
         auto it = meta.find(key);
         if (it == meta.end())

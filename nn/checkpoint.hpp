@@ -32,4 +32,9 @@ void save_checkpoint(const std::string& path, const Module& module, const Optimi
 // generator are left as they were.
 CheckpointInfo load_checkpoint(const std::string& path, Module& module, Optimizer& optimizer, Generator& gen);
 
+// load_checkpoint for entries already read (e.g. by load_tensors_from_memory); `path` names them in
+// messages. Two entries with one name are a FormatError.
+CheckpointInfo restore_checkpoint(const NamedTensors& entries, const std::string& path, Module& module,
+                                  Optimizer& optimizer, Generator& gen);
+
 }  // namespace tapegrad::nn

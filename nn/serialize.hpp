@@ -5,6 +5,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 
 #include "module.hpp"
 #include "optim.hpp"
@@ -15,7 +16,19 @@ namespace tapegrad::nn {
 void save_tensors(const NamedTensors& tensors, const std::string& path);
 // Reads every entry of an .npz archive of float32/float64 arrays, in archive order.
 // A missing, truncated or malformed file is a FormatError naming the file and the entry.
+// Every entry name appears once; an entry's sizes are checked against the bytes really present
+// before memory is set aside for it, so a hostile file cannot make the loader allocate much more
+// than the file holds.
 NamedTensors load_tensors(const std::string& path);
+// load_tensors for an archive already in memory; `name` stands for the file in messages.
+NamedTensors load_tensors_from_memory(std::string_view bytes, const std::string& name = "<memory>");
+
+// One .npy array as bytes ('<f4' or '<f8', C order): what save_tensors stores for each entry.
+std::string to_npy(const Tensor& t);
+// Parses one .npy array (version 1-3, little-endian float32/float64, C order, or Fortran order when
+// that is the same layout). Anything else, or data shorter or longer than the shape says, is a
+// FormatError naming `name`.
+Tensor from_npy(std::string_view bytes, const std::string& name = "npy");
 
 // The module's parameters by dotted name, copied (later training does not change the result).
 NamedTensors state_dict(const Module& module);

@@ -12,6 +12,8 @@
 
 #include <fmt/format.h>
 
+#include "serialize.hpp"
+
 namespace tapegrad::nn {
 
 namespace {
@@ -288,8 +290,12 @@ Vocab Vocab::from_tensor(const Tensor& t) {
     std::vector<char32_t> symbols(n);
     for (std::size_t i = 0; i < n; ++i) {
         const double v = t.at(i);
-        if (!(v >= 0 && v <= 0x10FFFF) || std::floor(v) != v || !valid_code_point(static_cast<char32_t>(v)))
+        if (!(v >= 0 && v <= 0x10FFFF) || std::floor(v) != v)
             throw FormatError(fmt::format("Vocab::from_tensor: element {} is {}, not a Unicode code point", i, v));
+        if (!valid_code_point(static_cast<char32_t>(v)))
+            throw FormatError(fmt::format("Vocab::from_tensor: element {} is {}, a UTF-16 surrogate, which is not a "
+                                          "character and has no UTF-8 form",
+                                          i, code_point_str(static_cast<char32_t>(v))));
         symbols[i] = static_cast<char32_t>(v);
     }
     const double flag = t.at(n);
@@ -300,6 +306,25 @@ Vocab Vocab::from_tensor(const Tensor& t) {
         return Vocab(std::move(symbols), flag == 1.0);
     } catch (const ValueError& e) {
         throw FormatError(fmt::format("Vocab::from_tensor: {}", e.what()));
+    }
+}
+
+Vocab load_vocab(const std::string& path, const std::string& entry) {
+    const NamedTensors entries = load_tensors(path);
+    const Tensor* found = nullptr;
+    for (const auto& [name, t] : entries)
+        if (name == entry) found = &t;
+    if (!found) {
+        std::vector<std::string> names;
+        for (std::size_t i = 0; i < entries.size() && i < 20; ++i) names.push_back("'" + entries[i].first + "'");
+        if (entries.size() > 20) names.push_back("...");
+        throw FormatError(fmt::format("load_vocab: {} has no entry '{}' (entries: {})", path, entry,
+                                      names.empty() ? std::string("none") : fmt::format("{}", fmt::join(names, ", "))));
+    }
+    try {
+        return Vocab::from_tensor(*found);
+    } catch (const FormatError& e) {
+        throw FormatError(fmt::format("load_vocab: {}: entry '{}': {}", path, entry, e.what()));
     }
 }
 

@@ -75,6 +75,11 @@ private:
     bool has_unknown_ = false;
 };
 
+// The vocabulary stored (by to_tensor) as entry `entry` of an .npz archive, e.g. "extra.vocab" in a
+// checkpoint. A damaged archive, a missing entry or a bad vocabulary tensor is a FormatError naming
+// the file and the entry.
+Vocab load_vocab(const std::string& path, const std::string& entry);
+
 // Cuts one long id sequence [N] into B parallel streams for truncated BPTT: result [N / B, B],
 // time-major, column b = ids[b * (N / B) .. (b + 1) * (N / B)), so each column reads a contiguous
 // chunk of the text top to bottom. The last N % B ids are dropped. B == 0 or N < B: ValueError.

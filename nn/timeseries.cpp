@@ -4,6 +4,8 @@
 
 #include <charconv>
 #include <cmath>
+#include <string_view>
+#include <unordered_map>
 
 #include <fmt/format.h>
 
@@ -43,25 +45,38 @@ bool parse_number(std::string_view s, double& out) {
     return ec == std::errc() && ptr == s.data() + s.size() && std::isfinite(out);
 }
 
+// A field for an error message: at most 40 bytes (cut at a character boundary) so that a hostile
+// file cannot make the message as long as itself, with control characters escaped (a NUL would
+// end the message early for anyone reading what() as a C string).
+std::string shown(std::string_view s) {
+    std::size_t n = s.size();
+    if (n > 40) {
+        n = 40;
+        while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xC0) == 0x80) --n;  // not inside a UTF-8 sequence
+    }
+    std::string out;
+    for (const char c : s.substr(0, n)) {
+        const auto u = static_cast<unsigned char>(c);
+        if (u < 0x20 || u == 0x7F) out += fmt::format("\\x{:02x}", u);
+        else out += c;
+    }
+    return n < s.size() ? out + "..." : out;
+}
+
 void check_finite(const std::vector<double>& v, const char* op) {
     if (v.empty()) throw ValueError(fmt::format("{}: the series is empty", op));
     for (std::size_t i = 0; i < v.size(); ++i)
         if (!std::isfinite(v[i])) throw ValueError(fmt::format("{}: value {} is {}, not finite", op, i, v[i]));
 }
 
-}  // namespace
-
-CsvTable read_csv(const std::string& path, CsvOptions options) {
-    std::string text;
-    try {
-        text = read_text_file(path);
-    } catch (const FormatError& e) {
-        throw FormatError(fmt::format("read_csv: {}", e.what()));
-    }
+// The CSV parser proper, for text already known to be valid UTF-8; `op` and `path` start messages.
+CsvTable parse_csv_text(std::string_view text, const std::string& path, const CsvOptions& options, const char* op) {
+    if (options.delimiter == '\n' || options.delimiter == '\r' || options.delimiter == '"')
+        throw ValueError(fmt::format("{}: the delimiter cannot be a line end or a double quote", op));
     // Lines, without their LF / CRLF ends; trailing blank lines are dropped.
     std::vector<std::string_view> lines;
     {
-        std::string_view rest(text);
+        std::string_view rest = text;
         if (rest.substr(0, 3) == "\xEF\xBB\xBF") rest.remove_prefix(3);  // the byte-order mark some editors write
         while (!rest.empty()) {
             const std::size_t nl = rest.find('\n');
@@ -72,10 +87,10 @@ CsvTable read_csv(const std::string& path, CsvOptions options) {
         }
         while (!lines.empty() && is_blank(lines.back())) lines.pop_back();
     }
-    if (lines.empty()) throw FormatError(fmt::format("read_csv: '{}' holds only blank lines", path));
+    if (lines.empty()) throw FormatError(fmt::format("{}: '{}' holds only blank lines", op, path));
 
     if (is_blank(lines[0]))
-        throw FormatError(fmt::format("read_csv: '{}' line 1: a blank line where the {} should be", path,
+        throw FormatError(fmt::format("{}: '{}' line 1: a blank line where the {} should be", op, path,
                                       options.has_header ? "header" : "first row"));
     std::vector<std::string> names;
     std::size_t first_data = 0;  // index into lines
@@ -87,7 +102,7 @@ CsvTable read_csv(const std::string& path, CsvOptions options) {
         for (std::size_t c = 0; c < n_fields; ++c) names.push_back(std::to_string(c));
     }
     if (first_data >= lines.size())
-        throw FormatError(fmt::format("read_csv: '{}' has a header but no data rows", path));
+        throw FormatError(fmt::format("{}: '{}' has a header but no data rows", op, path));
 
     // Which file column feeds each output column.
     std::vector<std::size_t> pick;
@@ -100,16 +115,28 @@ CsvTable read_csv(const std::string& path, CsvOptions options) {
                 if (names[c] == want) found.push_back(c);
             if (found.empty()) {
                 std::string have;
-                for (std::size_t c = 0; c < names.size(); ++c) have += (c ? ", " : "") + ("'" + names[c] + "'");
-                throw FormatError(fmt::format("read_csv: '{}' has no column '{}' (columns: {})", path, want, have));
+                for (std::size_t c = 0; c < names.size() && c < 20; ++c)
+                    have += fmt::format("{}'{}'", c ? ", " : "", shown(names[c]));
+                if (names.size() > 20) have += ", ...";
+                throw FormatError(fmt::format("{}: '{}' has no column '{}' (columns: {})", op, path, shown(want),
+                                              have));
             }
             if (found.size() > 1)
-                throw FormatError(fmt::format("read_csv: '{}' has {} columns named '{}' (line 1)", path, found.size(),
+                throw FormatError(fmt::format("{}: '{}' has {} columns named '{}' (line 1)", op, path, found.size(),
                                               want));
             pick.push_back(found[0]);
         }
     }
 
+    // Two columns read under one name would be told apart only by position: refuse the ambiguity.
+    // (A map, not a double loop: a hostile header may have hundreds of thousands of columns.)
+    std::unordered_map<std::string_view, std::size_t> first_with_name;
+    for (std::size_t c : pick) {
+        const auto [it, fresh] = first_with_name.emplace(names[c], c);
+        if (!fresh)
+            throw FormatError(fmt::format("{}: '{}' line 1: columns {} and {} have the same name '{}'", op, path,
+                                          it->second + 1, c + 1, shown(names[c])));
+    }
     CsvTable table;
     for (std::size_t c : pick) table.header.push_back(names[c]);
     table.columns.assign(pick.size(), {});
@@ -117,20 +144,42 @@ CsvTable read_csv(const std::string& path, CsvOptions options) {
     for (std::size_t li = first_data; li < lines.size(); ++li) {
         const std::size_t line_no = li + 1;
         if (is_blank(lines[li]))
-            throw FormatError(fmt::format("read_csv: '{}' line {}: a blank line inside the data", path, line_no));
+            throw FormatError(fmt::format("{}: '{}' line {}: a blank line inside the data", op, path, line_no));
         const auto fields = split_fields(lines[li], options.delimiter);
         if (fields.size() != n_fields)
-            throw FormatError(fmt::format("read_csv: '{}' line {}: {} fields, expected {}", path, line_no,
+            throw FormatError(fmt::format("{}: '{}' line {}: {} fields, expected {}", op, path, line_no,
                                           fields.size(), n_fields));
         for (std::size_t k = 0; k < pick.size(); ++k) {
             double v = 0;
             if (!parse_number(fields[pick[k]], v))
-                throw FormatError(fmt::format("read_csv: '{}' line {}: column '{}' holds '{}', not a finite number",
-                                              path, line_no, names[pick[k]], fields[pick[k]]));
+                throw FormatError(fmt::format("{}: '{}' line {}: column '{}' holds '{}', not a finite number", op,
+                                              path, line_no, shown(names[pick[k]]), shown(fields[pick[k]])));
             table.columns[k].push_back(v);
         }
     }
     return table;
+}
+
+}  // namespace
+
+CsvTable read_csv(const std::string& path, CsvOptions options) {
+    std::string text;
+    try {
+        text = read_text_file(path);
+    } catch (const FormatError& e) {
+        throw FormatError(fmt::format("read_csv: {}", e.what()));
+    }
+    return parse_csv_text(text, path, options, "read_csv");
+}
+
+CsvTable parse_csv(std::string_view text, const std::string& name, CsvOptions options) {
+    if (text.empty()) throw FormatError(fmt::format("parse_csv: '{}' is empty", name));
+    try {
+        utf8_decode(std::string(text), "parse_csv");
+    } catch (const ValueError& e) {
+        throw FormatError(fmt::format("parse_csv: '{}' is not valid UTF-8: {}", name, e.what()));
+    }
+    return parse_csv_text(text, name, options, "parse_csv");
 }
 
 // ---- normalisers ----------------------------------------------------------------------------

@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "../autograd/tensor.hpp"
@@ -29,8 +30,12 @@ struct CsvTable {
 // double quotes; quoted delimiters are not supported). LF or CRLF line ends; trailing blank lines are
 // ignored, a blank line inside the data is an error. Every FormatError names the file and, where
 // there is one, the line: a row with the wrong number of fields, a value that is not a finite number
-// (with its column and text), a requested column that does not exist, an empty file, no data rows.
+// (with its column and text), a requested column that does not exist, two columns read under one
+// name, an empty file, no data rows, invalid UTF-8.
 CsvTable read_csv(const std::string& path, CsvOptions options = {});
+// read_csv for text already in memory; `name` stands for the file in messages. Invalid UTF-8 is a
+// FormatError too.
+CsvTable parse_csv(std::string_view text, const std::string& name, CsvOptions options = {});
 
 // z = (x - mean) / std, with the population standard deviation (divide by N). A constant series
 // (std 0) cannot be normalised: ValueError. The members are public so a fitted normaliser can be
