@@ -4,6 +4,7 @@
 #include "serialize.hpp"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -258,19 +259,112 @@ Tensor parse_npy(std::string_view b, const std::string& where) {
     return t;
 }
 
-std::string zip_error_text(int code) {
-    zip_error_t e;
-    zip_error_init_with_code(&e, code);
-    std::string s = zip_error_strerror(&e);
-    zip_error_fini(&e);
-    return s;
+
+// Writes bytes to a new file at p and flushes them to the disk; any failure is a FormatError (a
+// save that reports success must be on the disk, so a failed write or fsync is not ignored).
+void write_durably(const std::string& p, const std::string& bytes, const std::string& path) {
+    const int fd = ::open(p.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) throw FormatError(fmt::format("save_tensors: cannot create {}: {}", p, std::strerror(errno)));
+    std::size_t done = 0;
+    while (done < bytes.size()) {
+        const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) {
+            const std::string why = std::strerror(errno);
+            ::close(fd);
+            std::remove(p.c_str());
+            throw FormatError(fmt::format("save_tensors: {}: writing {} failed: {}", path, p, why));
+        }
+        done += static_cast<std::size_t>(n);
+    }
+    if (::fsync(fd) != 0 || ::close(fd) != 0) {
+        const std::string why = std::strerror(errno);
+        std::remove(p.c_str());
+        throw FormatError(fmt::format("save_tensors: {}: flushing {} to disk failed: {}", path, p, why));
+    }
 }
 
-void fsync_path(const std::string& p, bool directory) {
-    const int fd = ::open(p.c_str(), directory ? O_RDONLY | O_DIRECTORY : O_RDONLY);
+// After the rename: flush the directory entry. Some file systems cannot fsync a directory
+// (EINVAL); only a real I/O error is reported.
+void fsync_directory(const std::string& dir, const std::string& path) {
+    const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0) return;
-    ::fsync(fd);
+    const int r = ::fsync(fd);
+    const int e = errno;
     ::close(fd);
+    if (r != 0 && e == EIO)
+        throw FormatError(fmt::format("save_tensors: {}: flushing its directory to disk failed: {}", path,
+                                      std::strerror(e)));
+}
+
+// A save killed between creating its temporary file and renaming it leaves "<name>.tmp-<pid>-<n>"
+// behind. The next save to the same path removes those of processes that no longer exist (a live
+// process may be saving to the same path right now).
+void remove_stale_temporaries(const std::filesystem::path& target) {
+    namespace fs = std::filesystem;
+    const fs::path dir = target.parent_path().empty() ? fs::path(".") : target.parent_path();
+    const std::string prefix = target.filename().string() + ".tmp-";
+    std::error_code ec;
+    for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+        const std::string name = it->path().filename().string();
+        if (name.size() <= prefix.size() || name.compare(0, prefix.size(), prefix) != 0) continue;
+        const std::string rest = name.substr(prefix.size());  // "<pid>-<n>"
+        const std::size_t dash = rest.find('-');
+        if (dash == 0 || dash == std::string::npos) continue;
+        if (!std::all_of(rest.begin(), rest.end(), [](char c) { return c == '-' || (c >= '0' && c <= '9'); }))
+            continue;
+        const long pid = std::strtol(rest.substr(0, dash).c_str(), nullptr, 10);
+        if (pid <= 0 || pid == ::getpid()) continue;
+        if (::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH) {
+            std::error_code rm;
+            fs::remove(it->path(), rm);
+        }
+    }
+}
+
+// The archive built in memory: a kill can then leave only our own temporary file behind (libzip
+// writing a file would add a temporary of its own), and the bytes reach the disk in one checked
+// write. numpy.savez() of nothing is the 22-byte end-of-directory record alone, which libzip does
+// not produce for an archive without entries, so that case is written directly.
+std::string zip_in_memory(const NamedTensors& tensors, const std::string& path) {
+    if (tensors.empty()) return std::string("PK\x05\x06", 4) + std::string(18, '\0');
+    zip_error_t error;
+    zip_error_init(&error);
+    zip_source_t* mem = zip_source_buffer_create(nullptr, 0, 0, &error);
+    if (!mem) throw FormatError(fmt::format("save_tensors: {}: {}", path, zip_error_strerror(&error)));
+    std::unique_ptr<zip_source_t, decltype(&zip_source_free)> mem_guard(mem, &zip_source_free);
+    zip_t* za = zip_open_from_source(mem, ZIP_TRUNCATE, &error);
+    if (!za) throw FormatError(fmt::format("save_tensors: {}: {}", path, zip_error_strerror(&error)));
+    zip_source_keep(mem);  // the archive's close must not free the buffer we read back
+    std::vector<std::string> blobs;  // must outlive zip_close, which reads them
+    blobs.reserve(tensors.size());
+    auto fail = [&](const std::string& why) {
+        zip_discard(za);
+        return FormatError(fmt::format("save_tensors: {}: {}", path, why));
+    };
+    for (const auto& [name, t] : tensors) {
+        blobs.push_back(npy_bytes(t));
+        zip_source_t* src = zip_source_buffer(za, blobs.back().data(), blobs.back().size(), 0);
+        if (!src) throw fail(fmt::format("cannot add '{}': {}", name, zip_strerror(za)));
+        const zip_int64_t idx = zip_file_add(za, (name + ".npy").c_str(), src, ZIP_FL_ENC_UTF_8);
+        if (idx < 0) {
+            zip_source_free(src);
+            throw fail(fmt::format("cannot add '{}': {}", name, zip_strerror(za)));
+        }
+        zip_set_file_compression(za, static_cast<zip_uint64_t>(idx), ZIP_CM_STORE, 0);
+    }
+    if (zip_close(za) != 0) throw fail(fmt::format("building the archive failed: {}", zip_strerror(za)));
+    std::string bytes;
+    zip_stat_t st;
+    zip_stat_init(&st);
+    if (zip_source_stat(mem, &st) != 0 || !(st.valid & ZIP_STAT_SIZE) || zip_source_open(mem) != 0)
+        throw FormatError(fmt::format("save_tensors: {}: cannot read back the archive built in memory", path));
+    bytes.resize(st.size);
+    const zip_int64_t got = zip_source_read(mem, bytes.data(), st.size);
+    zip_source_close(mem);
+    if (got < 0 || static_cast<zip_uint64_t>(got) != st.size)
+        throw FormatError(fmt::format("save_tensors: {}: cannot read back the archive built in memory", path));
+    return bytes;
 }
 
 // Reads every entry of an open archive. `path` names it in messages; `archive_bytes` is its size,
@@ -398,54 +492,17 @@ void save_tensors(const NamedTensors& tensors, const std::string& path) {
     }
     static std::atomic<unsigned> counter{0};
     const std::filesystem::path target(path);
+    const std::string bytes = zip_in_memory(tensors, path);
+    remove_stale_temporaries(target);
     const std::string tmp = fmt::format("{}.tmp-{}-{}", path, ::getpid(), counter++);
-    std::vector<std::string> blobs;  // must outlive zip_close, which reads them
-    blobs.reserve(tensors.size());
-    int err = 0;
-    zip_t* za = zip_open(tmp.c_str(), ZIP_CREATE | ZIP_TRUNCATE, &err);
-    if (!za) throw FormatError(fmt::format("save_tensors: cannot create {}: {}", tmp, zip_error_text(err)));
-    auto fail = [&](const std::string& why) {
-        zip_discard(za);
-        std::remove(tmp.c_str());
-        return FormatError(fmt::format("save_tensors: {}: {}", path, why));
-    };
-    for (const auto& [name, t] : tensors) {
-        blobs.push_back(npy_bytes(t));
-        zip_source_t* src = zip_source_buffer(za, blobs.back().data(), blobs.back().size(), 0);
-        if (!src) throw fail(fmt::format("cannot add '{}': {}", name, zip_strerror(za)));
-        const zip_int64_t idx = zip_file_add(za, (name + ".npy").c_str(), src, ZIP_FL_ENC_UTF_8);
-        if (idx < 0) {
-            zip_source_free(src);
-            throw fail(fmt::format("cannot add '{}': {}", name, zip_strerror(za)));
-        }
-        zip_set_file_compression(za, static_cast<zip_uint64_t>(idx), ZIP_CM_STORE, 0);
-    }
-    if (zip_close(za) != 0) {
-        const std::string why = zip_strerror(za);
-        zip_discard(za);
-        std::remove(tmp.c_str());
-        throw FormatError(fmt::format("save_tensors: writing {} failed: {}", path, why));
-    }
-    if (tensors.empty()) {
-        // libzip writes no file at all for an archive without entries; numpy.savez() of nothing is
-        // the 22-byte end-of-directory record alone, so write that.
-        std::FILE* f = std::fopen(tmp.c_str(), "wb");
-        const char end_record[22] = {'P', 'K', 5, 6};
-        const bool ok = f && std::fwrite(end_record, 1, sizeof end_record, f) == sizeof end_record;
-        if (f && std::fclose(f) != 0) f = nullptr;
-        if (!ok || !f) {
-            std::remove(tmp.c_str());
-            throw FormatError(fmt::format("save_tensors: cannot write {}: {}", tmp, std::strerror(errno)));
-        }
-    }
-    fsync_path(tmp, false);
+    write_durably(tmp, bytes, path);
     if (std::rename(tmp.c_str(), path.c_str()) != 0) {
         const std::string why = std::strerror(errno);
         std::remove(tmp.c_str());
         throw FormatError(fmt::format("save_tensors: cannot move the new file over {}: {}", path, why));
     }
     const auto dir = target.parent_path();
-    fsync_path(dir.empty() ? std::string(".") : dir.string(), true);
+    fsync_directory(dir.empty() ? std::string(".") : dir.string(), path);
 }
 
 std::string to_npy(const Tensor& t) {
