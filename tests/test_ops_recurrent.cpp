@@ -102,7 +102,7 @@ TEST_CASE("rnn_sequence: float64 gradcheck in every configuration", "[recurrent]
                     INFO(fmt::format("relu {} reverse {} h0 {} bias {}", relu, reverse, h0, bias));
                     const GradcheckResult r = gradcheck(
                         [&](const std::vector<Tensor>& v) {
-                            Inputs a{v[0], Tensor(), v[1], v[2]};
+                            Inputs a{v[0], Tensor(), v[1], v[2], Tensor(), Tensor()};
                             std::size_t i = 3;
                             if (bias) a.b_ih = v[i++], a.b_hh = v[i++];
                             if (h0) a.h0 = v[i++];

@@ -34,9 +34,28 @@ void gemm(const T* A, const T* B, T* C, std::size_t m, std::size_t k, std::size_
         cblas_dgemm(CblasRowMajor, opa, opb, M, N, K, 1.0, A, lda, B, ldb, beta, C, N);
 }
 
+#if defined(TAPEGRAD_AVX2_KERNELS)
+// The same kernels built for AVX2 + FMA (kernels_avx2.cpp), used when the CPU has both.
+namespace avx2 {
+void tanh_inplace(float* p, std::size_t n);
+void tanh_inplace(double* p, std::size_t n);
+double exp_shifted(const float* in, float shift, float* out, std::size_t n);
+double exp_shifted(const double* in, double shift, double* out, std::size_t n);
+}  // namespace avx2
+inline bool use_avx2() {
+    static const bool yes = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    return yes;
+}
+#else
+inline bool use_avx2() { return false; }
+#endif
+
 // p[i] = tanh(p[i]), xsimd's vectorised tanh (the same kernel xtensor's xt::tanh uses).
 template <class T>
 void tanh_inplace(T* p, std::size_t n) {
+#if defined(TAPEGRAD_AVX2_KERNELS)
+    if (use_avx2()) return avx2::tanh_inplace(p, n);
+#endif
     using Batch = xsimd::batch<T>;
     constexpr std::size_t W = Batch::size;
     std::size_t i = 0;
@@ -47,6 +66,9 @@ void tanh_inplace(T* p, std::size_t n) {
 // out[i] = exp(in[i] - shift); returns the sum of out, accumulated in double.
 template <class T>
 double exp_shifted(const T* in, T shift, T* out, std::size_t n) {
+#if defined(TAPEGRAD_AVX2_KERNELS)
+    if (use_avx2()) return avx2::exp_shifted(in, shift, out, n);
+#endif
     using Batch = xsimd::batch<T>;
     constexpr std::size_t W = Batch::size;
     const Batch s(shift);
