@@ -10,6 +10,7 @@ PACKAGES=(
   libfmt-dev                # formatting
   libzip-dev zipcmp zipmerge ziptool   # .npz archives (libzip's CMake config wants its tools)
   catch2                    # tests
+  clang libclang-rt-14-dev  # fuzzing the file loaders with libFuzzer (scripts/fuzz.sh)
   libcli11-dev              # command-line parsing in the examples
   fortunes                  # English text for the character-level language model (the main job)
 )

@@ -1,9 +1,15 @@
 #!/usr/bin/env bash
-# One command for the whole test suite on a fresh Debian 12 machine (as root):
-# install what is needed, build, run every test through CTest.
+# One command for the whole test suite on a fresh Debian 12 machine (as root): install what is
+# needed, then
+#   1. build (Release) and run every test through CTest;
+#   2. build and run the same suite under AddressSanitizer and UndefinedBehaviorSanitizer;
+#   3. fuzz each file loader for FUZZ_SECONDS (default 30) with libFuzzer.
+# Any failure stops the run with a non-zero status.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 bash scripts/build.sh
 export OPENBLAS_NUM_THREADS=1
 ctest --test-dir build --output-on-failure -j "$(nproc)"
+bash scripts/sanitize.sh
+bash scripts/fuzz.sh "${FUZZ_SECONDS:-30}"
