@@ -184,6 +184,20 @@ struct Result {
     std::string note;  // appended to the human-readable line
 };
 
+// The result of a training-step configuration: the timings, GFLOP/s against the sgemm rate measured
+// now on the recurrent step's shape, and the peak memory above the baseline taken before the first
+// step (baseline_kb from VmRSS, read again as VmHWM here).
+inline Result step_result(std::string name, const Config& c, int threads, const std::vector<double>& ms,
+                          long baseline_kb, bool peak_reset) {
+    const long peak_kb = status_kb("VmHWM");
+    Result r{std::move(name), c, threads, stats(ms)};
+    r.gflops = step_flops(c) / (r.ms.median * 1e6);
+    r.sgemm = sgemm_gflops(c.batch, c.hidden, c.hidden);
+    if (baseline_kb >= 0 && peak_kb >= 0) r.peak_mb = (peak_kb - baseline_kb) / 1024.0;
+    if (!peak_reset) r.note = "  (peak not reset: covers the configurations before)";
+    return r;
+}
+
 inline void print(const Result& r, bool csv) {
     const double fraction = r.sgemm > 0 ? r.gflops / r.sgemm : 0;
     if (csv) {

@@ -136,14 +136,7 @@ Result run_rnn(const Config& c, const Args& a, const std::string& which) {
                          std::log(static_cast<double>(c.vocab)));
         if (i >= a.warmup) ms.push_back(t);
     }
-    const long peak_kb = status_kb("VmHWM");
-
-    Result r{v->name, c, a.threads, stats(ms)};
-    r.gflops = step_flops(c) / (r.ms.median * 1e6);
-    r.sgemm = sgemm_gflops(c.batch, c.hidden, c.hidden);
-    if (baseline_kb >= 0 && peak_kb >= 0) r.peak_mb = (peak_kb - baseline_kb) / 1024.0;
-    if (!peak_reset) r.note = "  (peak not reset: covers the configurations before)";
-    return r;
+    return step_result(v->name, c, a.threads, ms, baseline_kb, peak_reset);
 }
 
 // (f): y = y + c a hundred times on a [1, 1] tensor that requires grad, then backward. One repetition

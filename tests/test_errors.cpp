@@ -15,29 +15,11 @@
 
 #include <tapegrad/tapegrad.hpp>
 
+#include "error_matchers.hpp"
+
 using namespace tapegrad;
 
 namespace {
-// Matches an exception whose what() contains every one of the given pieces.
-class WhatContains : public Catch::MatcherBase<std::exception> {
-public:
-    WhatContains(std::initializer_list<std::string> pieces) : pieces_(pieces) {}
-    bool match(const std::exception& e) const override {
-        const std::string what = e.what();
-        for (const std::string& p : pieces_)
-            if (what.find(p) == std::string::npos) return false;
-        return true;
-    }
-    std::string describe() const override {
-        std::string s = "has a message containing";
-        for (const std::string& p : pieces_) s += " \"" + p + "\"";
-        return s;
-    }
-
-private:
-    std::vector<std::string> pieces_;
-};
-
 using Ids = xt::xarray<std::int64_t>;
 
 bool all_nan(const Tensor& t) {

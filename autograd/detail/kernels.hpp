@@ -9,7 +9,8 @@
 #include <cstring>
 
 #include <cblas.h>
-#include <xsimd/xsimd.hpp>
+
+#include "simd.hpp"
 
 namespace tapegrad::detail {
 
@@ -43,46 +44,32 @@ double exp_shifted(const float* in, float shift, float* out, std::size_t n);
 double exp_shifted(const double* in, double shift, double* out, std::size_t n);
 }  // namespace avx2
 inline bool use_avx2() {
-    static const bool yes = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    static const bool yes = [] {
+        __builtin_cpu_init();  // needed when first called before the constructors have run
+        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    }();
     return yes;
 }
 #else
 inline bool use_avx2() { return false; }
 #endif
 
-// p[i] = tanh(p[i]), xsimd's vectorised tanh (the same kernel xtensor's xt::tanh uses).
+// p[i] = tanh(p[i]), vectorised.
 template <class T>
 void tanh_inplace(T* p, std::size_t n) {
 #if defined(TAPEGRAD_AVX2_KERNELS)
     if (use_avx2()) return avx2::tanh_inplace(p, n);
 #endif
-    using Batch = xsimd::batch<T>;
-    constexpr std::size_t W = Batch::size;
-    std::size_t i = 0;
-    for (; i + W <= n; i += W) xsimd::tanh(Batch::load_unaligned(p + i)).store_unaligned(p + i);
-    for (; i < n; ++i) p[i] = std::tanh(p[i]);
+    simd::tanh_inplace<xsimd::default_arch>(p, n);
 }
 
-// out[i] = exp(in[i] - shift); returns the sum of out, accumulated in double.
+// out[i] = exp(in[i] - shift), vectorised; returns the sum of out, accumulated in double.
 template <class T>
 double exp_shifted(const T* in, T shift, T* out, std::size_t n) {
 #if defined(TAPEGRAD_AVX2_KERNELS)
     if (use_avx2()) return avx2::exp_shifted(in, shift, out, n);
 #endif
-    using Batch = xsimd::batch<T>;
-    constexpr std::size_t W = Batch::size;
-    const Batch s(shift);
-    std::size_t i = 0;
-    double sum = 0;
-    for (; i + W <= n; i += W) {
-        xsimd::exp(Batch::load_unaligned(in + i) - s).store_unaligned(out + i);
-        for (std::size_t j = i; j < i + W; ++j) sum += static_cast<double>(out[j]);
-    }
-    for (; i < n; ++i) {
-        out[i] = std::exp(in[i] - shift);
-        sum += static_cast<double>(out[i]);
-    }
-    return sum;
+    return simd::exp_shifted<xsimd::default_arch>(in, shift, out, n);
 }
 
 }  // namespace tapegrad::detail
