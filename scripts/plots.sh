@@ -3,7 +3,7 @@
 # (Debian: apt-get install gnuplot-nox). Run from anywhere after building the examples:
 #   bash scripts/plots.sh [build-dir]        (default build-dir: build)
 # It runs the default configurations the tutorials show (seed 1), so the plots match their text:
-# sunspots (a few seconds) and gradients_lab (a few minutes).
+# sunspots (about a second) and gradients_lab (about half a minute).
 set -euo pipefail
 src=$(cd "$(dirname "$0")/.." && pwd)
 build=$(realpath "${1:-$src/build}")
