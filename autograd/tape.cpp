@@ -45,9 +45,7 @@ bool find_nonfinite(const Array& a, std::size_t& index, double& value) {
 }
 
 std::string at_where(const std::string& where) { return where.empty() ? std::string() : " at " + where; }
-}  // namespace
 
-namespace {
 // A training step frees and reallocates the same few-megabyte arrays every time. glibc's defaults
 // give each large array fresh pages from the kernel (mmap, or the top of a heap trimmed at every
 // step): in a medium RNN that was 1 500 page faults per step and a fifth of the CPU time. So the
