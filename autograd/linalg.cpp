@@ -74,19 +74,20 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
     detail::check_same_dtype("linear", x, weight);
     const Shape sx = x.shape(), sw = weight.shape();
     const Shape sb = bias.defined() ? bias.shape() : Shape{};
-    const std::string bias_str = bias.defined() ? shape_str(sb) : std::string("none");
+    // For the messages; formatted only when there is an error to report (linear runs every step).
+    auto bias_str = [&] { return bias.defined() ? shape_str(sb) : std::string("none"); };
     if (sx.empty() || sw.size() != 2)
         throw ShapeError(fmt::format("linear: input {}, weight {}, bias {}: needs input [.., in] and weight [out, in]",
-                                     shape_str(sx), shape_str(sw), bias_str));
+                                     shape_str(sx), shape_str(sw), bias_str()));
     if (sx.back() != sw[1])
         throw ShapeError(fmt::format("linear: input {}, weight {}, bias {}: input features {} and weight in_features {} "
                                      "differ",
-                                     shape_str(sx), shape_str(sw), bias_str, sx.back(), sw[1]));
+                                     shape_str(sx), shape_str(sw), bias_str(), sx.back(), sw[1]));
     if (bias.defined()) {
         detail::check_same_dtype("linear", x, bias);
         if (sb != Shape{sw[0]})
             throw ShapeError(fmt::format("linear: input {}, weight {}, bias {}: the bias must be [{}]", shape_str(sx),
-                                         shape_str(sw), bias_str, sw[0]));
+                                         shape_str(sw), bias_str(), sw[0]));
     }
     const std::size_t K = sw[1], N = sw[0];
     std::size_t rows = 1;  // the leading axes of x fold into the rows of one GEMM

@@ -22,27 +22,30 @@ Tensor rnn_sequence(const Tensor& x, const Tensor& h0, const Tensor& w_ih, const
     detail::check_defined(op, x, "x");
     detail::check_defined(op, w_ih, "w_ih");
     detail::check_defined(op, w_hh, "w_hh");
-    auto str = [](const Tensor& t) { return t.defined() ? shape_str(t.shape()) : std::string("none"); };
-    const std::string shapes = fmt::format("x {}, h0 {}, w_ih {}, w_hh {}, b_ih {}, b_hh {}", str(x), str(h0),
-                                           str(w_ih), str(w_hh), str(b_ih), str(b_hh));
+    // Every message lists all the inputs' shapes; formatted only when there is an error to report.
+    auto shapes = [&] {
+        auto str = [](const Tensor& t) { return t.defined() ? shape_str(t.shape()) : std::string("none"); };
+        return fmt::format("x {}, h0 {}, w_ih {}, w_hh {}, b_ih {}, b_hh {}", str(x), str(h0), str(w_ih), str(w_hh),
+                           str(b_ih), str(b_hh));
+    };
     for (const Tensor* t : {&h0, &w_ih, &w_hh, &b_ih, &b_hh})
         if (t->defined() && t->dtype() != x.dtype())
-            throw DTypeError(fmt::format("{}: {}: every input must be {} like x; convert with .to()", op, shapes,
+            throw DTypeError(fmt::format("{}: {}: every input must be {} like x; convert with .to()", op, shapes(),
                                          dtype_name(x.dtype())));
     if (x.dim() != 3 || w_ih.dim() != 2 || w_hh.dim() != 2)
-        throw ShapeError(fmt::format("{}: {}: needs x [T, B, F], w_ih [H, F] and w_hh [H, H]", op, shapes));
+        throw ShapeError(fmt::format("{}: {}: needs x [T, B, F], w_ih [H, F] and w_hh [H, H]", op, shapes()));
     const std::size_t T = x.size(0), B = x.size(1), F = x.size(2), H = w_hh.size(0);
     if (w_hh.size(1) != H || w_ih.size(0) != H || w_ih.size(1) != F)
-        throw ShapeError(fmt::format("{}: {}: needs w_ih [H, F] = [{}, {}] and w_hh [H, H] = [{}, {}]", op, shapes, H,
-                                     F, H, H));
+        throw ShapeError(fmt::format("{}: {}: needs w_ih [H, F] = [{}, {}] and w_hh [H, H] = [{}, {}]", op,
+                                     shapes(), H, F, H, H));
     if (b_ih.defined() != b_hh.defined())
-        throw ShapeError(fmt::format("{}: {}: give both biases or neither", op, shapes));
+        throw ShapeError(fmt::format("{}: {}: give both biases or neither", op, shapes()));
     if (b_ih.defined() && (b_ih.shape() != Shape{H} || b_hh.shape() != Shape{H}))
-        throw ShapeError(fmt::format("{}: {}: the biases must be [{}]", op, shapes, H));
+        throw ShapeError(fmt::format("{}: {}: the biases must be [{}]", op, shapes(), H));
     if (h0.defined() && h0.shape() != Shape{B, H})
-        throw ShapeError(fmt::format("{}: {}: h0 must be [B, H] = [{}, {}]", op, shapes, B, H));
+        throw ShapeError(fmt::format("{}: {}: h0 must be [B, H] = [{}, {}]", op, shapes(), B, H));
     if (T == 0 || B == 0)
-        throw ShapeError(fmt::format("{}: {}: the sequence and the batch must not be empty", op, shapes));
+        throw ShapeError(fmt::format("{}: {}: the sequence and the batch must not be empty", op, shapes()));
 
     const bool bias = b_ih.defined(), relu = options.relu, reverse = options.reverse;
     std::vector<Tensor> inputs{x, w_ih, w_hh};  // then b_ih, b_hh, then h0, when given

@@ -93,6 +93,20 @@ inline double ms_since(Clock::time_point t0) {
     return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
 }
 
+// Calls f() warmup + runs times and returns the milliseconds of the last `runs` calls, each divided
+// by `per` (the repetitions one call makes).
+template <class F>
+std::vector<double> timed_runs(std::size_t warmup, std::size_t runs, double per, F&& f) {
+    std::vector<double> ms;
+    for (std::size_t i = 0; i < warmup + runs; ++i) {
+        const auto t0 = Clock::now();
+        f();
+        const double t = ms_since(t0) / per;
+        if (i >= warmup) ms.push_back(t);
+    }
+    return ms;
+}
+
 // The sgemm rate (GFLOP/s) of the recurrent step's shape, B x H @ (H x H)^T as x W_hh^T, with the
 // thread count in force now: median over batches of calls, each batch long enough (>= ~2 ms) that the
 // timer's resolution does not matter.

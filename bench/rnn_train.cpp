@@ -68,16 +68,14 @@ Result run_rnn(const Config& c, const Args& a) {
         opt.zero_grad();
         return loss.item();
     };
-    std::vector<double> ms;
-    for (std::size_t i = 0; i < a.warmup + a.steps; ++i) {
-        const auto t0 = Clock::now();
+    double first_loss = -1;
+    const std::vector<double> ms = timed_runs(a.warmup, a.steps, 1.0, [&] {
         const double loss = step();
-        const double t = ms_since(t0);
-        if (i == 0 && a.verbose)
-            std::fprintf(stderr, "tapegrad %c: loss at step 1 %.4f (ln V = %.4f)\n", c.name, loss,
-                         std::log(static_cast<double>(c.vocab)));
-        if (i >= a.warmup) ms.push_back(t);
-    }
+        if (first_loss < 0) first_loss = loss;
+    });
+    if (a.verbose)
+        std::fprintf(stderr, "tapegrad %c: loss at step 1 %.4f (ln V = %.4f)\n", c.name, first_loss,
+                     std::log(static_cast<double>(c.vocab)));
     return step_result("tapegrad", c, a.threads, ms, baseline_kb, peak_reset);
 }
 
@@ -96,14 +94,8 @@ Result run_overhead(const Config& c, const Args& a) {
             tape.backward(y);
         }
     };
-    std::vector<double> ms;
     const std::size_t reps = std::max<std::size_t>(a.steps, 20);
-    for (std::size_t i = 0; i < a.warmup + reps; ++i) {
-        const auto t0 = Clock::now();
-        rep();
-        const double t = ms_since(t0) / chains;
-        if (i >= a.warmup) ms.push_back(t);
-    }
+    const std::vector<double> ms = timed_runs(a.warmup, reps, chains, rep);
     if (a.verbose)
         std::fprintf(stderr, "tapegrad f: dx summed over all chains %.0f (expected %zu)\n", x.grad().item(),
                      (a.warmup + reps) * chains);

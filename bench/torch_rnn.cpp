@@ -126,16 +126,14 @@ Result run_rnn(const Config& c, const Args& a, const std::string& which) {
         opt.step();
         return loss.item<double>();
     };
-    std::vector<double> ms;
-    for (std::size_t i = 0; i < a.warmup + a.steps; ++i) {
-        const auto t0 = Clock::now();
+    double first_loss = -1;
+    const std::vector<double> ms = timed_runs(a.warmup, a.steps, 1.0, [&] {
         const double loss = step();
-        const double t = ms_since(t0);
-        if (i == 0 && a.verbose)
-            std::fprintf(stderr, "%s %c: loss at step 1 %.4f (ln V = %.4f)\n", v->name.c_str(), c.name, loss,
-                         std::log(static_cast<double>(c.vocab)));
-        if (i >= a.warmup) ms.push_back(t);
-    }
+        if (first_loss < 0) first_loss = loss;
+    });
+    if (a.verbose)
+        std::fprintf(stderr, "%s %c: loss at step 1 %.4f (ln V = %.4f)\n", v->name.c_str(), c.name, first_loss,
+                     std::log(static_cast<double>(c.vocab)));
     return step_result(v->name, c, a.threads, ms, baseline_kb, peak_reset);
 }
 
@@ -152,14 +150,8 @@ Result run_overhead(const Config& c, const Args& a) {
             y.backward();
         }
     };
-    std::vector<double> ms;
     const std::size_t reps = std::max<std::size_t>(a.steps, 20);
-    for (std::size_t i = 0; i < a.warmup + reps; ++i) {
-        const auto t0 = Clock::now();
-        rep();
-        const double t = ms_since(t0) / chains;
-        if (i >= a.warmup) ms.push_back(t);
-    }
+    const std::vector<double> ms = timed_runs(a.warmup, reps, chains, rep);
     if (a.verbose)
         std::fprintf(stderr, "libtorch f: dx summed over all chains %.0f (expected %zu)\n",
                      x.grad().item<double>(), (a.warmup + reps) * chains);

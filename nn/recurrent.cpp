@@ -155,16 +155,18 @@ RecurrentOutput run_recurrent(const RecurrentSpec& s, const Tensor& input, const
         std::vector<Tensor> dir_out;
         for (std::size_t d = 0; d < D; ++d) {
             const std::size_t ld = l * D + d;
+            // State i of this layer and direction as given in init, or `otherwise` when not given.
+            auto initial = [&](std::size_t i, const Tensor& otherwise) {
+                return i < init.size() && init[i].defined() ? select(init[i], 0, static_cast<long>(ld)) : otherwise;
+            };
             if (fused) {
-                const Tensor h0 = !init.empty() && init[0].defined() ? select(init[0], 0, static_cast<long>(ld)) : Tensor();
-                Tensor out = sequence(ld, layer_in, h0, d == 1);  // [T, B, H]
+                Tensor out = sequence(ld, layer_in, initial(0, Tensor()), d == 1);  // [T, B, H]; no h0: zeros
                 finals[0].push_back(select(out, 0, d == 0 ? static_cast<long>(T) - 1 : 0));
                 dir_out.push_back(std::move(out));
                 continue;
             }
             std::vector<Tensor> state(S);
-            for (std::size_t i = 0; i < S; ++i)
-                state[i] = i < init.size() && init[i].defined() ? select(init[i], 0, static_cast<long>(ld)) : zero_state;
+            for (std::size_t i = 0; i < S; ++i) state[i] = initial(i, zero_state);
             // Anomaly-mode messages name the layer, direction and step that an op ran in.
             Where at{name, static_cast<long>(l), d == 0 ? "forward" : "reverse"};
             OpScope layer_scope(at);
