@@ -104,7 +104,8 @@ void manual_seed(std::uint64_t seed) { default_generator().manual_seed(seed); }
 namespace {
 // Fill a new tensor with draw() (a double per element), rounded to the dtype.
 template <class Draw>
-Tensor fill_random(const Shape& shape, DType dtype, bool requires_grad, Draw&& draw) {
+Tensor fill_random(const char* op, const Shape& shape, DType dtype, bool requires_grad, Draw&& draw) {
+    detail::check_shape_size(op, shape);
     return detail::dispatch(dtype, [&]<class T>(T) {
         xt::xarray<T> v = xt::xarray<T>::from_shape(shape);
         T* p = v.data();
@@ -126,7 +127,7 @@ Tensor rand(const Shape& shape, Generator& gen, DType dtype, bool requires_grad)
 }
 
 Tensor randn(const Shape& shape, Generator& gen, DType dtype, bool requires_grad) {
-    return fill_random(shape, dtype, requires_grad, [&] { return gen.normal(); });
+    return fill_random("randn", shape, dtype, requires_grad, [&] { return gen.normal(); });
 }
 
 Tensor uniform(const Shape& shape, double lo, double hi, Generator& gen, DType dtype, bool requires_grad) {
@@ -137,6 +138,7 @@ Tensor uniform(const Shape& shape, double lo, double hi, Generator& gen, DType d
     if (!std::isfinite(width))
         throw ValueError(fmt::format("uniform: bounds [{}, {}) for shape {}: the width hi - lo overflows", lo, hi,
                                      shape_str(shape)));
+    detail::check_shape_size("uniform", shape);
     return detail::dispatch(dtype, [&]<class T>(T) {
         const T top = below<T>(hi);
         xt::xarray<T> v = xt::xarray<T>::from_shape(shape);

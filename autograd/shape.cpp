@@ -124,6 +124,7 @@ Tensor permute_to(const char* op, const Tensor& x, const std::vector<std::size_t
 
 Tensor broadcast_impl(const char* op, const Tensor& x, const Shape& target) {
     detail::check_defined(op, x);
+    detail::check_shape_size(op, target);
     const Shape s = x.shape();
     const std::size_t lead = target.size() >= s.size() ? target.size() - s.size() : 0;
     if (target.size() < s.size())
@@ -179,6 +180,7 @@ Tensor reshape(const Tensor& x, const std::vector<long>& shape) {
             known *= out[i];
         }
     }
+    detail::check_shape_size("reshape", out);  // so that known did not wrap around (a -1 axis is still 0)
     if (infer >= 0) {
         if (known == 0 || n % known != 0)
             throw ShapeError(fmt::format("reshape: {} ({} elements) -> [{}]: cannot infer the -1 axis",

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <limits>
 #include <unordered_map>
 
 #if defined(__GLIBC__)
@@ -312,6 +313,18 @@ Tensor make_output(const char* op, Array value, std::vector<std::shared_ptr<Node
 // ---- checks -------------------------------------------------------------------------------------
 void check_defined(const char* op, const Tensor& t, const char* what) {
     if (!t.defined()) throw UsageError(fmt::format("{}: {} is an undefined (default-constructed) tensor", op, what));
+}
+
+void check_shape_size(const char* op, const Shape& shape) {
+    constexpr std::size_t limit = static_cast<std::size_t>(std::numeric_limits<std::ptrdiff_t>::max());
+    std::size_t product = 1;
+    for (std::size_t d : shape) {
+        if (d == 0) continue;
+        if (d > limit / product)
+            throw ValueError(fmt::format("{}: shape {} is too large: the product of its sizes overflows a 64-bit index",
+                                         op, shape_str(shape)));
+        product *= d;
+    }
 }
 
 void check_same_dtype(const char* op, const Tensor& a, const Tensor& b) {

@@ -208,6 +208,7 @@ Tensor Tensor::to(DType target) const {
 
 // ---- factories ----------------------------------------------------------------------------------
 Tensor full(const Shape& shape, double value, DType dtype, bool requires_grad) {
+    detail::check_shape_size("full", shape);
     return detail::dispatch(dtype, [&]<class T>(T) {
         xt::xarray<T> a = xt::xarray<T>::from_shape(shape);
         a.fill(static_cast<T>(value));

@@ -235,6 +235,8 @@ Tensor parse_npy(std::string_view b, const std::string& where) {
         for (std::size_t d : h.shape) non_trivial += d > 1;
         if (non_trivial > 1) throw bad("Fortran-ordered arrays are not supported (save a C-contiguous array)");
     }
+    // The nonzero sizes must multiply to a sane size even when a zero size makes the array empty:
+    // NumPy and PyTorch refuse such shapes too, and the array's strides are products of the sizes.
     std::uint64_t count = 1;
     bool empty = false;
     for (std::size_t d : h.shape) {
@@ -242,10 +244,10 @@ Tensor parse_npy(std::string_view b, const std::string& where) {
         else if (count > kMaxEntryBytes / d) count = kMaxEntryBytes + 1;  // saturate: too big either way
         else count *= d;
     }
-    if (empty) count = 0;
     const std::uint64_t item = dtype == f64 ? 8 : 4;
     if (count > kMaxEntryBytes / item)
         throw bad(fmt::format("shape {} is absurdly large (over {} bytes)", shape_str(h.shape), kMaxEntryBytes));
+    if (empty) count = 0;
     const std::size_t data_start = start + hlen;
     const std::uint64_t have = b.size() - data_start, need = count * item;
     if (have < need)

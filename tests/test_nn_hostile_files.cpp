@@ -254,10 +254,15 @@ TEST_CASE("hostile .npy: shapes whose element count is absurd or overflows", "[n
     // before anything is allocated.
     CHECK_REJECTS(nn::from_npy(npy(dict("<f4", "False", "(1000000000,)"), f64_bytes({0}))), FormatError,
                   Contains("needs 4000000000 bytes but only 8"));
-    // A zero dimension makes the array empty whatever the others say.
+    // A zero dimension makes the array empty, but the other sizes must still be sane: their product
+    // sets the strides. This file (found by fuzzing) overflowed them inside xtensor.
     const Tensor empty = nn::from_npy(npy(dict("<f4", "False", "(0, 5)"), ""));
     CHECK(empty.numel() == 0);
     CHECK(empty.shape() == Shape{0, 5});
+    CHECK_REJECTS(nn::from_npy(npy(dict("<f8", "False", "(0, 042949662, 7662, 71,91, 7662,1, 1, 2)"), "")),
+                  FormatError, Contains("absurdly large"));
+    CHECK_REJECTS(nn::from_npy(npy(dict("<f4", "False", "(4294967296, 0, 4294967296, 4294967296)"), "")),
+                  FormatError, Contains("absurdly large"));
     std::string dims = "(";
     for (int i = 0; i < 40; ++i) dims += "1, ";
     CHECK_REJECTS(nn::from_npy(npy(dict("<f4", "False", dims + ")"), "")), FormatError,

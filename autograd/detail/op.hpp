@@ -195,6 +195,9 @@ decltype(auto) dispatch(DType dt, F&& f) {
 // ---- checks -----------------------------------------------------------------------------------
 void check_defined(const char* op, const Tensor& t, const char* what = "input");
 void check_same_dtype(const char* op, const Tensor& a, const Tensor& b);
+// A shape an array can be made with: the product of its nonzero sizes fits a signed 64-bit index
+// (xtensor's strides), even when a zero size makes the array empty. Otherwise a ValueError naming op.
+void check_shape_size(const char* op, const Shape& shape);
 // NumPy broadcasting of two shapes, or a ShapeError naming op and both shapes.
 Shape broadcast_shapes(const char* op, const Shape& a, const Shape& b);
 // Resolve a possibly negative axis against a rank, or a ShapeError naming op and shape.
