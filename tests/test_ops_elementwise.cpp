@@ -359,7 +359,10 @@ TEST_CASE("clamp, clamp_min, clamp_max: values, gradient 1 on [min, max] and 0 o
         {[](const Tensor& x) { return clamp_max(x, -0.25); }, -INFINITY, -0.25},
         {[](const Tensor& x) { return clamp(x, -INFINITY, INFINITY); }, -INFINITY, INFINITY},
     };
-    for (const auto& [f, lo, hi] : cases) {
+    for (const auto& c : cases) {
+        // Named variables, not a structured binding: clang 14 cannot capture a binding in a lambda.
+        const U& f = std::get<0>(c);
+        const double lo = std::get<1>(c), hi = std::get<2>(c);
         INFO("clamp to [" << lo << ", " << hi << "]");
         for (DType dt : {f32, f64}) {
             const Tensor x = uniform(gen, {4, 5}, dt, -2, 2);
