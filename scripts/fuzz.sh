@@ -10,12 +10,22 @@
 # Installs nothing: it needs clang and libclang-rt-14-dev besides the usual dependencies
 # (scripts/install-deps.sh). JOBS sets the build's parallelism (default: the number of CPUs);
 # FUZZ_BUILD_DIR another build directory (default build-fuzz).
+#
+# FUZZ_SEED (default 1) seeds libFuzzer's mutations, so that a run of the test suite is a
+# reproducible check: the same commit fuzzes the same inputs, and a finding reproduces. FUZZ_SEED=0
+# takes a new random seed each run; use it, with a longer time, to search for new bugs. Inputs that
+# once failed are kept in the seed corpora as found_* files, so every run replays them first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 duration="${1:-60}"
 if ! [[ "$duration" =~ ^[1-9][0-9]*$ ]]; then
   echo "fuzz.sh: SECONDS must be a positive whole number, got '$duration'" >&2
+  exit 2
+fi
+seed="${FUZZ_SEED:-1}"
+if ! [[ "$seed" =~ ^[0-9]+$ ]]; then
+  echo "fuzz.sh: FUZZ_SEED must be a whole number (0 for a random seed), got '$seed'" >&2
   exit 2
 fi
 for tool in clang clang++ cmake; do
@@ -25,11 +35,9 @@ for tool in clang clang++ cmake; do
   fi
 done
 
+source scripts/clang-build-dir.sh
 build="${FUZZ_BUILD_DIR:-build-fuzz}"
-if [ -f "$build/CMakeCache.txt" ] && ! grep -q '^CMAKE_CXX_COMPILER:[A-Z]*=.*clang' "$build/CMakeCache.txt"; then
-  echo "fuzz.sh: $build/ was configured with another compiler; remove it and run again" >&2
-  exit 2
-fi
+clang_build_dir "$build"
 
 targets=(npy npz checkpoint vocab csv)
 # Longest input per target: a little over the largest seed, so the fuzzer can grow inputs but
@@ -71,7 +79,7 @@ for t in "${targets[@]}"; do
   mkdir -p "$work/corpus" "$work/artifacts"
   cp "$seeds"/* "$work/corpus/"
   args=("$work/corpus" -max_total_time="$duration" -rss_limit_mb=2048 -malloc_limit_mb=2048
-        -max_len="${max_len[$t]}" -timeout=25 -print_final_stats=1 -artifact_prefix="$work/artifacts/")
+        -max_len="${max_len[$t]}" -timeout=25 -seed="$seed" -print_final_stats=1 -artifact_prefix="$work/artifacts/")
   if [ -n "${dict[$t]:-}" ]; then args+=(-dict="tests/fuzz/${dict[$t]}"); fi
   set +e
   "$exe" "${args[@]}" >"$work/log" 2>&1
@@ -100,4 +108,4 @@ if [ ${#failed[@]} -ne 0 ]; then
   echo "fuzz.sh: findings in: ${failed[*]}; reproduce with $build/tests/fuzz/fuzz_<target> <input>" >&2
   exit 1
 fi
-echo "fuzz.sh: no findings in ${#targets[@]} targets x ${duration} s"
+echo "fuzz.sh: no findings in ${#targets[@]} targets x ${duration} s (seed $seed)"
