@@ -3,7 +3,8 @@
 # needed, then
 #   1. build (Release) and run every test through CTest;
 #   2. build and run the same suite under AddressSanitizer and UndefinedBehaviorSanitizer;
-#   3. fuzz each file loader for FUZZ_SECONDS (default 30) with libFuzzer.
+#   3. build and run the tests that use threads under ThreadSanitizer;
+#   4. fuzz each file loader for FUZZ_SECONDS (default 30) with libFuzzer.
 # Any failure stops the run with a non-zero status.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,4 +13,5 @@ bash scripts/build.sh
 export OPENBLAS_NUM_THREADS=1
 ctest --test-dir build --output-on-failure -j "$(nproc)"
 bash scripts/sanitize.sh
+bash scripts/tsan.sh
 bash scripts/fuzz.sh "${FUZZ_SECONDS:-30}"
