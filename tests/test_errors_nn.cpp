@@ -11,18 +11,14 @@
 #include <tapegrad/tapegrad.hpp>
 
 #include "error_matchers.hpp"
+#include "test_util.hpp"
 
 using namespace tapegrad;
+using namespace tapegrad::test;
 namespace fs = std::filesystem;
 
 namespace {
 using Ids = xt::xarray<std::int64_t>;
-
-std::vector<double> values(const Tensor& t) {
-    std::vector<double> v(t.numel());
-    for (std::size_t i = 0; i < v.size(); ++i) v[i] = t.at(i);
-    return v;
-}
 }  // namespace
 
 // ---- Linear and Embedding -----------------------------------------------------------------------
@@ -315,13 +311,6 @@ struct Model : nn::Module {
     }
     std::string type_name() const override { return "Model"; }
 };
-
-std::vector<double> flat(const nn::Module& m) {
-    std::vector<double> v;
-    for (const Tensor& p : m.parameters())
-        for (double x : values(p)) v.push_back(x);
-    return v;
-}
 }  // namespace
 
 TEST_CASE("errors: a state dict whose names, shapes or dtypes do not match is refused whole", "[errors][nn]") {

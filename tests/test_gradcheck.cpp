@@ -8,21 +8,14 @@
 #include <fmt/format.h>
 #include <tapegrad/tapegrad.hpp>
 
+#include "test_util.hpp"
+
 using namespace tapegrad;
+using namespace tapegrad::test;
 using Catch::Matchers::Contains;
 using Mode = GradcheckOptions::Mode;
 
 namespace {
-
-// A float64 tensor of the given shape with entries drawn uniformly from [-1, 1].
-Tensor uniform(std::mt19937_64& gen, const Shape& shape, const std::string& name = "") {
-    std::uniform_real_distribution<double> u(-1.0, 1.0);
-    xt::xarray<double> v = xt::xarray<double>::from_shape(shape);
-    for (std::size_t i = 0; i < v.size(); ++i) v.data()[i] = u(gen);
-    Tensor t(std::move(v));
-    if (!name.empty()) t.set_name(name);
-    return t;
-}
 
 // y = x^2 elementwise, with a backward that is right everywhere except at flat index `bad`, where
 // it uses the derivative 2x + error: the smallest possible bug, in one known place.
@@ -82,8 +75,8 @@ TEST_CASE("gradcheck fails on a wrong backward, naming input, element and values
     const Shape shape{3, 4};
     const Shape bad{1, 2};
     const double error = 0.5;
-    const Tensor a = uniform(gen, shape, "a");
-    const Tensor x = uniform(gen, shape, "x");
+    const Tensor a = uniform(gen, shape).set_name("a");
+    const Tensor x = uniform(gen, shape).set_name("x");
     // The output is [3, 4]: the Jacobian of square_wrong_at is diagonal, so the one wrong entry sits
     // at input element [1, 2], output element [1, 2].
     auto f = [&](const std::vector<Tensor>& in) {
@@ -108,8 +101,8 @@ TEST_CASE("gradcheck fails on a wrong backward, naming input, element and values
 
 TEST_CASE("gradcheck fails on a wrong backward in random-direction mode, naming the input", "[gradcheck]") {
     std::mt19937_64 gen(14);
-    const Tensor a = uniform(gen, {3, 4}, "a");
-    const Tensor x = uniform(gen, {3, 4}, "x");
+    const Tensor a = uniform(gen, {3, 4}).set_name("a");
+    const Tensor x = uniform(gen, {3, 4}).set_name("x");
     auto f = [](const std::vector<Tensor>& in) { return matmul(in[0], transpose(square_wrong_at(in[1], 7, 10.0))); };
     const GradcheckResult r = gradcheck(f, {a, x}, {.mode = Mode::random_direction, .directions = 3, .seed = 5});
     INFO(r.message);
@@ -144,7 +137,7 @@ TEST_CASE("gradcheck refuses float32 inputs and a float32 output, saying why", "
 
 TEST_CASE("gradcheck names inputs by option, then by tensor name, then by position", "[gradcheck]") {
     std::mt19937_64 gen(16);
-    const Tensor w = uniform(gen, {2, 3}, "w_from_tensor");
+    const Tensor w = uniform(gen, {2, 3}).set_name("w_from_tensor");
     const Tensor x = uniform(gen, {2, 3});
     auto f = [](const std::vector<Tensor>& in) { return sum(in[0] + square_wrong_at(in[1], 4, 1.0)); };
 
@@ -172,8 +165,8 @@ TEST_CASE("gradcheck names inputs by option, then by tensor name, then by positi
 TEST_CASE("an input the function ignores gets a zero gradient and passes, a fake gradient for it fails",
           "[gradcheck]") {
     std::mt19937_64 gen(17);
-    const Tensor x = uniform(gen, {2, 3}, "x");
-    const Tensor unused = uniform(gen, {4}, "unused");
+    const Tensor x = uniform(gen, {2, 3}).set_name("x");
+    const Tensor unused = uniform(gen, {4}).set_name("unused");
     const GradcheckResult r = gradcheck([](const std::vector<Tensor>& in) { return sum(in[0] * in[0]); }, {x, unused});
     INFO(r.message);
     REQUIRE(r);
@@ -235,7 +228,7 @@ TEST_CASE("gradcheck refuses bad options", "[gradcheck]") {
 
 TEST_CASE("custom_op with a correct backward passes gradcheck", "[gradcheck][custom_op]") {
     std::mt19937_64 gen(20);
-    const Tensor a = uniform(gen, {3, 2}, "a"), b = uniform(gen, {3, 2}, "b");
+    const Tensor a = uniform(gen, {3, 2}).set_name("a"), b = uniform(gen, {3, 2}).set_name("b");
     // softplus(a) * b as one op, its backward written by hand
     auto f = [](const std::vector<Tensor>& in) {
         const auto& av = in[0].value<double>();

@@ -9,16 +9,15 @@
 
 #include <tapegrad/tapegrad.hpp>
 
+#include "test_util.hpp"
+
 using namespace tapegrad;
+using namespace tapegrad::test;
 using Catch::Matchers::Contains;
 namespace fs = std::filesystem;
 
 namespace {
-fs::path scratch(const std::string& name) {
-    const fs::path dir = fs::temp_directory_path() / "tapegrad_test_checkpoint";
-    fs::create_directories(dir);
-    return dir / name;
-}
+const ScratchDir scratch("tapegrad_test_checkpoint");
 
 constexpr std::size_t V = 6, T = 5, Bt = 3;
 
@@ -63,13 +62,6 @@ double train_step(Net& net, nn::Optimizer& opt, Generator& gen) {
     opt.step();
     opt.zero_grad();
     return loss.item();
-}
-
-std::vector<double> flat(const nn::Module& m) {
-    std::vector<double> out;
-    for (const Tensor& p : m.parameters())
-        for (std::size_t i = 0; i < p.numel(); ++i) out.push_back(p.at(i));
-    return out;
 }
 }  // namespace
 

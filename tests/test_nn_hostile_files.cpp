@@ -14,7 +14,10 @@
 
 #include <tapegrad/tapegrad.hpp>
 
+#include "test_util.hpp"
+
 using namespace tapegrad;
+using namespace tapegrad::test;
 using Catch::Matchers::Contains;
 namespace fs = std::filesystem;
 
@@ -27,20 +30,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-fs::path scratch(const std::string& name) {
-    const fs::path dir = fs::temp_directory_path() / "tapegrad_test_hostile";
-    fs::create_directories(dir);
-    return dir / name;
-}
-fs::path write_file(const std::string& name, const std::string& bytes) {
-    const fs::path p = scratch(name);
-    std::ofstream(p, std::ios::binary) << bytes;
-    return p;
-}
-std::string read_all(const fs::path& p) {
-    std::ifstream in(p, std::ios::binary);
-    return {std::istreambuf_iterator<char>(in), {}};
-}
+const ScratchDir scratch("tapegrad_test_hostile");
 
 // ---- .npy blobs ---------------------------------------------------------------------------------
 
@@ -334,11 +324,12 @@ TEST_CASE("hostile .npz: a hand-written archive reads, stored or deflated", "[nn
 }
 
 TEST_CASE("hostile .npz: not a zip archive", "[nn][hostile][npz]") {
-    const auto p = write_file("garbage.npz", "PK\x03\x04 but nothing else of a zip");
+    const auto p = write_file(scratch("garbage.npz"), "PK\x03\x04 but nothing else of a zip");
     CHECK_REJECTS(nn::load_tensors(p.string()), FormatError,
                   Contains("garbage.npz") && Contains("cannot open") && Contains(".npz (zip) archive"));
     CHECK_REJECTS(nn::load_tensors_from_memory("", "empty.npz"), FormatError, Contains("empty.npz is empty"));
-    CHECK_REJECTS(nn::load_tensors(write_file("zero.npz", "").string()), FormatError, Contains("zero.npz is empty"));
+    CHECK_REJECTS(nn::load_tensors(write_file(scratch("zero.npz"), "").string()), FormatError,
+                  Contains("zero.npz is empty"));
     CHECK_REJECTS(nn::load_tensors(scratch("absent.npz").string()), FormatError, Contains("absent.npz"));
 }
 
@@ -348,7 +339,7 @@ TEST_CASE("hostile .npz: every truncation of a valid archive is refused", "[nn][
         INFO("first " << n << " of " << good.size() << " bytes");
         CHECK_THROWS_AS(nn::load_tensors_from_memory(good.substr(0, n), "cut.npz"), FormatError);
     }
-    const auto p = write_file("cut.npz", good.substr(0, good.size() - 30));
+    const auto p = write_file(scratch("cut.npz"), good.substr(0, good.size() - 30));
     CHECK_REJECTS(nn::load_tensors(p.string()), FormatError, Contains("cut.npz"));
 }
 
@@ -364,7 +355,7 @@ TEST_CASE("hostile .npz: duplicate names", "[nn][hostile][npz]") {
     const std::string z = make_zip({entry("w.npy", kGoodNpy), entry("w.npy", kGoodNpy)});
     CHECK_REJECTS(nn::load_tensors_from_memory(z, "dup.npz"), FormatError,
                   Contains("dup.npz") && Contains("'w.npy' appears twice"));
-    const auto p = write_file("dup.npz", z);
+    const auto p = write_file(scratch("dup.npz"), z);
     CHECK_REJECTS(nn::load_tensors(p.string()), FormatError, Contains("dup.npz") && Contains("appears twice"));
 }
 
@@ -425,7 +416,7 @@ TEST_CASE("hostile checkpoint: truncated files name the checkpoint and change no
     const double w0 = b.lin.weight.at(0);
     for (std::size_t n : {std::size_t{0}, std::size_t{10}, bytes.size() / 2, bytes.size() - 1}) {
         INFO("first " << n << " bytes");
-        const auto cut = write_file("ckpt_cut.npz", bytes.substr(0, n));
+        const auto cut = write_file(scratch("ckpt_cut.npz"), bytes.substr(0, n));
         CHECK_REJECTS(nn::load_checkpoint(cut.string(), b.lin, b.opt, b.gen), FormatError,
                       Contains("load_checkpoint") && Contains("ckpt_cut.npz"));
     }
@@ -503,13 +494,13 @@ TEST_CASE("hostile checkpoint: duplicate names and non-checkpoints", "[nn][hosti
     CHECK_REJECTS(nn::restore_checkpoint(entries, "dup.npz", b.lin, b.opt, b.gen), FormatError,
                   Contains("dup.npz") && Contains("'" + entries.front().first + "' appears twice"));
     // A valid archive of valid arrays that is not a checkpoint.
-    const auto plain = write_file("not_ckpt.npz", make_zip({entry("weight.npy", kGoodNpy)}));
+    const auto plain = write_file(scratch("not_ckpt.npz"), make_zip({entry("weight.npy", kGoodNpy)}));
     CHECK_REJECTS(nn::load_checkpoint(plain.string(), b.lin, b.opt, b.gen), FormatError,
                   Contains("not_ckpt.npz") && Contains("not a checkpoint"));
     // A hostile .npy inside a checkpoint names the file and the entry.
     std::string be = nn::to_npy(Tensor::scalar(1.0, f64));
     be[be.find("<f8")] = '>';
-    const auto lying = write_file("be_ckpt.npz", make_zip({entry("checkpoint.step.npy", be)}));
+    const auto lying = write_file(scratch("be_ckpt.npz"), make_zip({entry("checkpoint.step.npy", be)}));
     CHECK_REJECTS(nn::load_checkpoint(lying.string(), b.lin, b.opt, b.gen), FormatError,
                   Contains("be_ckpt.npz: entry 'checkpoint.step.npy'") && Contains("big-endian"));
 }
@@ -537,7 +528,7 @@ TEST_CASE("hostile vocabulary: invalid code points and UTF-8", "[nn][hostile][vo
     };
     for (const auto& [text, why] : bad_texts) {
         INFO(why);
-        const auto p = write_file("bad_utf8.txt", text);
+        const auto p = write_file(scratch("bad_utf8.txt"), text);
         CHECK_REJECTS(nn::read_text_file(p.string()), FormatError,
                       Contains("bad_utf8.txt") && Contains("not valid UTF-8") && Contains("(line 2)") &&
                           Contains(why));
@@ -566,7 +557,7 @@ TEST_CASE("hostile vocabulary: load_vocab names the file and the entry", "[nn][h
     nn::save_tensors({{"vocab", Tensor::of({97.0, 0xDFFF, 0.0}, f64)}}, bad.string());
     CHECK_REJECTS(nn::load_vocab(bad.string(), "vocab"), FormatError,
                   Contains("vocab_bad.npz: entry 'vocab'") && Contains("U+DFFF"));
-    const auto cut = write_file("vocab_cut.npz", read_all(good).substr(0, 50));
+    const auto cut = write_file(scratch("vocab_cut.npz"), read_all(good).substr(0, 50));
     CHECK_REJECTS(nn::load_vocab(cut.string(), "vocab"), FormatError, Contains("vocab_cut.npz"));
 }
 
@@ -584,7 +575,7 @@ TEST_CASE("hostile CSV: non-numeric, non-finite and short or long rows", "[nn][h
     CHECK_REJECTS(nn::parse_csv("a,b\n1,2,3\n", "t.csv"), FormatError, Contains("line 2: 3 fields, expected 2"));
     CHECK_REJECTS(nn::parse_csv(std::string("a\n1\n\0\n", 7), "nul.csv"), FormatError,
                   Contains("nul.csv") && Contains("line 3") && Contains("holds '\\x00', not a finite number"));
-    const auto p = write_file("short_row.csv", "x,y\n1,2\n3\n");
+    const auto p = write_file(scratch("short_row.csv"), "x,y\n1,2\n3\n");
     CHECK_REJECTS(nn::read_csv(p.string()), FormatError,
                   Contains("read_csv") && Contains("short_row.csv") && Contains("line 3: 1 fields, expected 2"));
 }
@@ -592,7 +583,7 @@ TEST_CASE("hostile CSV: non-numeric, non-finite and short or long rows", "[nn][h
 TEST_CASE("hostile CSV: invalid UTF-8, empty files, blank lines", "[nn][hostile][csv]") {
     CHECK_REJECTS(nn::parse_csv("a,b\n1,\xC3\x28\n", "u.csv"), FormatError,
                   Contains("'u.csv' is not valid UTF-8") && Contains("line 2"));
-    const auto p = write_file("bad_utf8.csv", "a\n1\n\xFE\n");
+    const auto p = write_file(scratch("bad_utf8.csv"), "a\n1\n\xFE\n");
     CHECK_REJECTS(nn::read_csv(p.string()), FormatError, Contains("bad_utf8.csv") && Contains("not valid UTF-8"));
     CHECK_REJECTS(nn::parse_csv("", "e.csv"), FormatError, Contains("'e.csv' is empty"));
     CHECK_REJECTS(nn::parse_csv("\n \n\r\n", "b.csv"), FormatError, Contains("only blank lines"));

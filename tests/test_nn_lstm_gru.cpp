@@ -9,29 +9,13 @@
 
 #include <tapegrad/tapegrad.hpp>
 
+#include "test_util.hpp"
+
 using namespace tapegrad;
+using namespace tapegrad::test;
 using Catch::Matchers::Contains;
 
 namespace {
-Tensor seq(const Shape& s, std::uint64_t seed, DType dt = f64) {
-    Generator g(seed);
-    return randn(s, g, dt);
-}
-double max_abs_diff(const Tensor& a, const Tensor& b) {
-    REQUIRE(a.shape() == b.shape());
-    double m = 0;
-    for (std::size_t i = 0; i < a.numel(); ++i) m = std::max(m, std::abs(a.at(i) - b.at(i)));
-    return m;
-}
-double max_rel_diff(const Tensor& ours, const Tensor& ref) {
-    REQUIRE(ours.shape() == ref.shape());
-    double m = 0;
-    for (std::size_t i = 0; i < ref.numel(); ++i)
-        m = std::max(m, std::abs(ours.at(i) - ref.at(i)) / (1.0 + std::abs(ref.at(i))));
-    return m;
-}
-// A fixed, non-trivial scalar of an output so every element gets a distinct weight.
-Tensor weighted_sum(const Tensor& y, std::uint64_t seed) { return sum(y * seq(y.shape(), seed, y.dtype())); }
 double sigm(double v) { return 1.0 / (1.0 + std::exp(-v)); }
 // Row j of W [G, K] times row b of v [B, K].
 double dot_row(const Tensor& W, std::size_t j, const Tensor& v, std::size_t b) {
@@ -43,11 +27,6 @@ double dot_row(const Tensor& W, std::size_t j, const Tensor& v, std::size_t b) {
 void copy_param(const nn::Module& from, const std::string& from_name, nn::Module& to, const std::string& to_name) {
     Tensor dst = to.parameter(to_name);
     dst.mutable_array() = from.parameter(from_name).array();
-}
-std::map<std::string, Tensor> load_fixture(const std::string& name) {
-    std::map<std::string, Tensor> m;
-    for (auto& [k, v] : nn::load_tensors(std::string(TAPEGRAD_FIXTURES_DIR) + "/" + name + ".npz")) m.emplace(k, v);
-    return m;
 }
 std::vector<std::int64_t> fixture_lengths(const std::map<std::string, Tensor>& fx) {
     std::vector<std::int64_t> lengths;

@@ -6,7 +6,10 @@
 
 #include <tapegrad/tapegrad.hpp>
 
+#include "test_util.hpp"
+
 using namespace tapegrad;
+using namespace tapegrad::test;
 using Catch::Matchers::Contains;
 
 namespace {
@@ -22,10 +25,6 @@ struct Tagger : nn::Module {
     std::string type_name() const override { return "Tagger"; }
     Tensor forward(const xt::xarray<std::int64_t>& ids) const { return head(rnn(emb(ids)).output); }
 };
-Tensor seq(const Shape& s, std::uint64_t seed, DType dt = f64) {
-    Generator g(seed);
-    return randn(s, g, dt);
-}
 }  // namespace
 
 TEST_CASE("named_parameters are dotted and in registration order", "[nn][module]") {

@@ -9,22 +9,10 @@
 
 #include <tapegrad/tapegrad.hpp>
 
-using namespace tapegrad;
+#include "test_util.hpp"
 
-namespace {
-std::map<std::string, Tensor> load_fixture(const std::string& name) {
-    std::map<std::string, Tensor> m;
-    for (auto& [k, v] : nn::load_tensors(std::string(TAPEGRAD_FIXTURES_DIR) + "/" + name + ".npz")) m.emplace(k, v);
-    return m;
-}
-double max_rel_diff(const Tensor& ours, const Tensor& ref) {
-    REQUIRE(ours.shape() == ref.shape());
-    double m = 0;
-    for (std::size_t i = 0; i < ref.numel(); ++i)
-        m = std::max(m, std::abs(ours.at(i) - ref.at(i)) / (1.0 + std::abs(ref.at(i))));
-    return m;
-}
-}  // namespace
+using namespace tapegrad;
+using namespace tapegrad::test;
 
 TEST_CASE("RNN reproduces PyTorch's outputs, h_n and gradients", "[nn][rnn][reference]") {
     for (const std::string name : {"rnn_uni_2layer", "rnn_bi_2layer_lengths", "rnn_bi_relu_lengths"}) {

@@ -7,22 +7,13 @@
 
 #include <tapegrad/tapegrad.hpp>
 
+#include "test_util.hpp"
+
 using namespace tapegrad;
+using namespace tapegrad::test;
 using Catch::Matchers::Contains;
 
 namespace {
-Tensor seq(const Shape& s, std::uint64_t seed, DType dt = f64) {
-    Generator g(seed);
-    return randn(s, g, dt);
-}
-double max_abs_diff(const Tensor& a, const Tensor& b) {
-    REQUIRE(a.shape() == b.shape());
-    double m = 0;
-    for (std::size_t i = 0; i < a.numel(); ++i) m = std::max(m, std::abs(a.at(i) - b.at(i)));
-    return m;
-}
-// A fixed, non-trivial scalar of an output so every element gets a distinct weight.
-Tensor weighted_sum(const Tensor& y, std::uint64_t seed) { return sum(y * seq(y.shape(), seed, y.dtype())); }
 }  // namespace
 
 TEST_CASE("RNN parameters have PyTorch's names, shapes and init range", "[nn][rnn]") {

@@ -7,20 +7,15 @@
 
 #include <tapegrad/tapegrad.hpp>
 
+#include "test_util.hpp"
+
 using namespace tapegrad;
+using namespace tapegrad::test;
 using Catch::Matchers::Contains;
 namespace fs = std::filesystem;
 
 namespace {
-fs::path scratch(const std::string& name) {
-    const fs::path dir = fs::temp_directory_path() / "tapegrad_test_serialize";
-    fs::create_directories(dir);
-    return dir / name;
-}
-std::string read_all(const fs::path& p) {
-    std::ifstream in(p, std::ios::binary);
-    return {std::istreambuf_iterator<char>(in), {}};
-}
+const ScratchDir scratch("tapegrad_test_serialize");
 }  // namespace
 
 TEST_CASE("save then load reproduces the model's outputs exactly", "[nn][serialize]") {

@@ -8,14 +8,13 @@
 
 #include <tapegrad/tapegrad.hpp>
 
+#include "test_util.hpp"
+
 using namespace tapegrad;
+using namespace tapegrad::test;
 using Catch::Matchers::Contains;
 
 namespace {
-Tensor seq(const Shape& s, std::uint64_t seed, DType dt = f64) {
-    Generator g(seed);
-    return randn(s, g, dt);
-}
 xt::xarray<std::int64_t> random_ids(const Shape& s, std::size_t vocab, Generator& g) {
     xt::xarray<std::int64_t> ids = xt::xarray<std::int64_t>::from_shape(s);
     for (auto& v : ids) v = static_cast<std::int64_t>(g.randint(vocab));

@@ -7,7 +7,10 @@
 
 #include <tapegrad/tapegrad.hpp>
 
+#include "test_util.hpp"
+
 using namespace tapegrad;
+using namespace tapegrad::test;
 using Catch::Matchers::Contains;
 
 namespace {
@@ -42,19 +45,8 @@ std::vector<double> grads(const std::vector<Tensor>& ps) {
         for (std::size_t i = 0; i < p.numel(); ++i) out.push_back(p.has_grad() ? p.grad().at(i) : 0.0);
     return out;
 }
-std::vector<double> values(const Tensor& t) {
-    std::vector<double> out;
-    for (std::size_t i = 0; i < t.numel(); ++i) out.push_back(t.at(i));
-    return out;
-}
 void zero(const std::vector<Tensor>& ps) {
     for (Tensor p : ps) p.zero_grad();
-}
-double max_abs_diff(const std::vector<double>& a, const std::vector<double>& b) {
-    REQUIRE(a.size() == b.size());
-    double m = 0;
-    for (std::size_t i = 0; i < a.size(); ++i) m = std::max(m, std::abs(a[i] - b[i]));
-    return m;
 }
 }  // namespace
 

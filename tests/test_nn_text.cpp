@@ -7,21 +7,15 @@
 
 #include <tapegrad/tapegrad.hpp>
 
+#include "test_util.hpp"
+
 using namespace tapegrad;
+using namespace tapegrad::test;
 using Catch::Matchers::Contains;
 namespace fs = std::filesystem;
 
 namespace {
-fs::path scratch(const std::string& name) {
-    const fs::path dir = fs::temp_directory_path() / "tapegrad_test_text";
-    fs::create_directories(dir);
-    return dir / name;
-}
-fs::path write_file(const std::string& name, const std::string& bytes) {
-    const fs::path p = scratch(name);
-    std::ofstream(p, std::ios::binary) << bytes;
-    return p;
-}
+const ScratchDir scratch("tapegrad_test_text");
 // Characters of 1, 2, 3 and 4 bytes in UTF-8.
 const std::vector<std::string> kAlphabet = {"a", "b", " ", "\n", "é", "ß", "∑", "中", "€", "𝄞", "😀"};
 
@@ -126,7 +120,7 @@ TEST_CASE("invalid UTF-8 is reported with its byte offset and line", "[nn][text]
 TEST_CASE("read_text_file reads UTF-8 and names the file in every error", "[nn][text]") {
     Generator g(5);
     const std::string text = random_text(g, 200);
-    const auto good = write_file("good.txt", text);
+    const auto good = write_file(scratch("good.txt"), text);
     CHECK(nn::read_text_file(good.string()) == text);
 
     const auto missing = scratch("does_not_exist.txt");
@@ -134,9 +128,9 @@ TEST_CASE("read_text_file reads UTF-8 and names the file in every error", "[nn][
     CHECK_THROWS_AS(nn::read_text_file(missing.string()), FormatError);
     CHECK_THROWS_WITH(nn::read_text_file(missing.string()),
                       Contains("does_not_exist.txt") && Contains("No such file"));
-    const auto empty = write_file("empty.txt", "");
+    const auto empty = write_file(scratch("empty.txt"), "");
     CHECK_THROWS_WITH(nn::read_text_file(empty.string()), Contains("empty.txt") && Contains("is empty"));
-    const auto bad = write_file("bad.txt", "line one\nline two\nbad \xC3 here\n");
+    const auto bad = write_file(scratch("bad.txt"), "line one\nline two\nbad \xC3 here\n");
     CHECK_THROWS_AS(nn::read_text_file(bad.string()), FormatError);
     CHECK_THROWS_WITH(nn::read_text_file(bad.string()),
                       Contains("bad.txt") && Contains("byte offset 22 (line 3)"));

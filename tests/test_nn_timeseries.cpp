@@ -8,18 +8,15 @@
 
 #include <tapegrad/tapegrad.hpp>
 
+#include "test_util.hpp"
+
 using namespace tapegrad;
+using namespace tapegrad::test;
 using Catch::Matchers::Contains;
 namespace fs = std::filesystem;
 
 namespace {
-fs::path write_file(const std::string& name, const std::string& bytes) {
-    const fs::path dir = fs::temp_directory_path() / "tapegrad_test_timeseries";
-    fs::create_directories(dir);
-    const fs::path p = dir / name;
-    std::ofstream(p, std::ios::binary) << bytes;
-    return p;
-}
+const ScratchDir scratch("tapegrad_test_timeseries");
 std::vector<double> random_series(Generator& g, std::size_t n) {
     std::vector<double> s(n);
     for (auto& v : s) v = 20.0 + 5.0 * g.normal();
@@ -38,7 +35,7 @@ TEST_CASE("read_csv reads the chosen numeric columns exactly, LF or CRLF", "[nn]
     Generator g(1);
     std::vector<std::vector<double>> cols = {random_series(g, 12), random_series(g, 12), random_series(g, 12)};
     for (const std::string eol : {"\n", "\r\n"}) {
-        const auto path = write_file("good.csv", csv_text(cols, eol) + eol + eol);  // blank trailing lines
+        const auto path = write_file(scratch("good.csv"), csv_text(cols, eol) + eol + eol);  // blank trailing lines
         const auto t = nn::read_csv(path.string(), {.columns = {"wind", "temp"}});
         CHECK(t.header == std::vector<std::string>{"wind", "temp"});
         REQUIRE(t.columns.size() == 2);
@@ -51,37 +48,37 @@ TEST_CASE("read_csv reads the chosen numeric columns exactly, LF or CRLF", "[nn]
 }
 
 TEST_CASE("read_csv without a header or with another delimiter", "[nn][timeseries]") {
-    const auto path = write_file("plain.csv", "1;2.5\n-3;4e2\n+5;0");  // no final newline
+    const auto path = write_file(scratch("plain.csv"), "1;2.5\n-3;4e2\n+5;0");  // no final newline
     const auto t = nn::read_csv(path.string(), {.delimiter = ';', .has_header = false});
     CHECK(t.header == std::vector<std::string>{"0", "1"});
     CHECK(t.columns[0] == std::vector<double>{1, -3, 5});
     CHECK(t.columns[1] == std::vector<double>{2.5, 400, 0});
-    const auto quoted = write_file("quoted.csv", "\xEF\xBB\xBF\"a\",\"b\"\n1,2\n");  // with a byte-order mark
+    const auto quoted = write_file(scratch("quoted.csv"), "\xEF\xBB\xBF\"a\",\"b\"\n1,2\n");  // with a byte-order mark
     CHECK(nn::read_csv(quoted.string(), {.columns = {"b"}}).columns[0] == std::vector<double>{2});
 }
 
 TEST_CASE("read_csv errors name the file, the line and the values", "[nn][timeseries]") {
-    const auto fields = write_file("fields.csv", "a,b,c\n1,2,3\n4,5,6\n7,8\n");
+    const auto fields = write_file(scratch("fields.csv"), "a,b,c\n1,2,3\n4,5,6\n7,8\n");
     CHECK_THROWS_AS(nn::read_csv(fields.string()), FormatError);
     CHECK_THROWS_WITH(nn::read_csv(fields.string()), Contains("fields.csv") && Contains("line 4: 2 fields, expected 3"));
-    const auto text = write_file("text.csv", "a,b\r\n1,2\r\n3,abc\r\n");
+    const auto text = write_file(scratch("text.csv"), "a,b\r\n1,2\r\n3,abc\r\n");
     CHECK_THROWS_WITH(nn::read_csv(text.string()),
                       Contains("text.csv") && Contains("line 3") && Contains("column 'b'") && Contains("'abc'"));
-    const auto empty_value = write_file("empty_value.csv", "a,b\n1,\n");
+    const auto empty_value = write_file(scratch("empty_value.csv"), "a,b\n1,\n");
     CHECK_THROWS_WITH(nn::read_csv(empty_value.string()), Contains("line 2") && Contains("column 'b'"));
-    const auto nan = write_file("nan.csv", "a\nnan\n");
+    const auto nan = write_file(scratch("nan.csv"), "a\nnan\n");
     CHECK_THROWS_WITH(nn::read_csv(nan.string()), Contains("not a finite number"));
     CHECK_THROWS_WITH(nn::read_csv(fields.string(), {.columns = {"a", "pressure"}}),
                       Contains("no column 'pressure'") && Contains("'a', 'b', 'c'"));
-    const auto empty = write_file("empty.csv", "");
+    const auto empty = write_file(scratch("empty.csv"), "");
     CHECK_THROWS_WITH(nn::read_csv(empty.string()), Contains("read_csv") && Contains("empty.csv"));
-    const auto blank = write_file("blank.csv", "\n\r\n\n");
+    const auto blank = write_file(scratch("blank.csv"), "\n\r\n\n");
     CHECK_THROWS_AS(nn::read_csv(blank.string()), FormatError);
-    const auto blank_first = write_file("blank_first.csv", "\na\n1\n");
+    const auto blank_first = write_file(scratch("blank_first.csv"), "\na\n1\n");
     CHECK_THROWS_WITH(nn::read_csv(blank_first.string()), Contains("line 1") && Contains("header"));
-    const auto header_only = write_file("header_only.csv", "a,b\n");
+    const auto header_only = write_file(scratch("header_only.csv"), "a,b\n");
     CHECK_THROWS_WITH(nn::read_csv(header_only.string()), Contains("no data rows"));
-    const auto gap = write_file("gap.csv", "a\n1\n\n2\n");
+    const auto gap = write_file(scratch("gap.csv"), "a\n1\n\n2\n");
     CHECK_THROWS_WITH(nn::read_csv(gap.string()), Contains("line 3") && Contains("blank line"));
     CHECK_THROWS_WITH(nn::read_csv("/nonexistent/dir/x.csv"), Contains("/nonexistent/dir/x.csv"));
 }

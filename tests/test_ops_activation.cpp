@@ -10,19 +10,14 @@
 
 #include <tapegrad/tapegrad.hpp>
 
+#include "test_util.hpp"
+
 using namespace tapegrad;
+using namespace tapegrad::test;
 using Catch::Matchers::Contains;
 
 namespace {
 
-// A tensor of `shape` with entries uniform in [lo, hi), in dtype dt.
-Tensor uniform(std::mt19937& gen, const Shape& shape, DType dt = f64, double lo = -1.0, double hi = 1.0) {
-    std::uniform_real_distribution<double> u(lo, hi);
-    xt::xarray<double> v = xt::xarray<double>::from_shape(shape);
-    for (std::size_t i = 0; i < v.size(); ++i) v.data()[i] = u(gen);
-    Tensor t(std::move(v));
-    return dt == f64 ? t : t.to(f32);
-}
 // Entries uniform in [-hi, hi) but at least `gap` from every kink in `kinks`.
 Tensor clear_of(std::mt19937& gen, const Shape& shape, DType dt, double hi, std::vector<double> kinks,
                 double gap = 0.1) {
@@ -43,21 +38,6 @@ void require_map(const Tensor& x, const Tensor& y, const std::function<double(do
         INFO("x = " << x.at(i) << ": got " << got << ", want " << want);
         CHECK(got == Approx(want).epsilon(tol).margin(tol));
     }
-}
-
-void require_gradcheck(const GradcheckFn& f, const std::vector<Tensor>& inputs) {
-    const GradcheckResult r = gradcheck(f, inputs);
-    INFO(r.message);
-    REQUIRE(r.ok);
-}
-
-// d sum(f(x)) / dx for a fresh copy of x.
-Tensor grad_of(const std::function<Tensor(const Tensor&)>& f, const Tensor& x0) {
-    Tensor x = x0.detach().set_requires_grad(true);
-    Tape tape;
-    tape.backward(sum(f(x)));
-    REQUIRE(x.has_grad());
-    return x.grad();
 }
 
 double ref_sigmoid(double v) { return 1.0 / (1.0 + std::exp(-v)); }

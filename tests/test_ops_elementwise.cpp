@@ -9,21 +9,14 @@
 
 #include <tapegrad/tapegrad.hpp>
 
+#include "test_util.hpp"
+
 using namespace tapegrad;
+using namespace tapegrad::test;
 using Catch::Matchers::Contains;
 
 namespace {
 
-// A tensor of `shape` with entries uniform in [lo, hi), in dtype dt.
-Tensor uniform(std::mt19937& gen, const Shape& shape, DType dt = f64, double lo = -1.0, double hi = 1.0) {
-    std::uniform_real_distribution<double> u(lo, hi);
-    xt::xarray<double> v = xt::xarray<double>::from_shape(shape);
-    for (std::size_t i = 0; i < v.size(); ++i) v.data()[i] = u(gen);
-    if (dt == f64) return Tensor(std::move(v));
-    xt::xarray<float> w = xt::xarray<float>::from_shape(shape);
-    for (std::size_t i = 0; i < v.size(); ++i) w.data()[i] = static_cast<float>(v.data()[i]);
-    return Tensor(std::move(w));
-}
 // Entries with |v| in [0.2, 1.5) and a random sign: clear of a kink at 0.
 Tensor signed_away_from_zero(std::mt19937& gen, const Shape& shape, DType dt = f64) {
     Tensor t = uniform(gen, shape, f64, 0.2, 1.5);
@@ -34,19 +27,6 @@ Tensor signed_away_from_zero(std::mt19937& gen, const Shape& shape, DType dt = f
     return dt == f64 ? t : t.to(f32);
 }
 
-// Calls f(idx) for every multi-index of `shape` in row-major order.
-void for_each_index(const Shape& shape, const std::function<void(const Shape&)>& f) {
-    std::size_t n = 1;
-    for (std::size_t d : shape) n *= d;
-    Shape idx(shape.size(), 0);
-    for (std::size_t k = 0; k < n; ++k) {
-        f(idx);
-        for (std::size_t d = shape.size(); d-- > 0;) {
-            if (++idx[d] < shape[d]) break;
-            idx[d] = 0;
-        }
-    }
-}
 // t's element read at index idx of a larger broadcast shape (NumPy: shapes align on the right and a
 // size-1 axis repeats).
 double bcast_at(const Tensor& t, const Shape& idx) {
@@ -69,12 +49,6 @@ void require_close(const Tensor& y, const Shape& shape, const std::function<doub
         else if (std::isinf(want)) CHECK(got == want);
         else CHECK(got == Approx(want).epsilon(tol).margin(tol));
     });
-}
-
-void require_gradcheck(const GradcheckFn& f, const std::vector<Tensor>& inputs) {
-    const GradcheckResult r = gradcheck(f, inputs);
-    INFO(r.message);
-    REQUIRE(r.ok);
 }
 
 // Gradients of sum(f(inputs)) on a fresh tape, for fresh copies of the inputs: one per input

@@ -10,24 +10,13 @@
 #include <fmt/format.h>
 #include <tapegrad/tapegrad.hpp>
 
+#include "test_util.hpp"
+
 using namespace tapegrad;
+using namespace tapegrad::test;
 using Catch::Matchers::Contains;
 
 namespace {
-
-template <class T = double>
-Tensor uniform(std::mt19937& gen, const Shape& shape, bool requires_grad = false) {
-    std::uniform_real_distribution<double> u(-1.0, 1.0);
-    xt::xarray<T> v = xt::xarray<T>::from_shape(shape);
-    for (std::size_t i = 0; i < v.size(); ++i) v.data()[i] = static_cast<T>(u(gen));
-    return Tensor(std::move(v), requires_grad);
-}
-
-void require_gradcheck(const GradcheckFn& f, const std::vector<Tensor>& inputs) {
-    const GradcheckResult r = gradcheck(f, inputs);
-    INFO(r.message);
-    REQUIRE(r);
-}
 
 // y must have `shape` and match ref (flat, row-major) to a relative tolerance fit for the dtype.
 void require_close(const Tensor& y, const Shape& shape, const std::vector<double>& ref) {
@@ -69,25 +58,26 @@ std::vector<double> grads(const Tensor& t) {
 
 TEMPLATE_TEST_CASE("matmul in its three forms against plain loops", "[linalg]", float, double) {
     std::mt19937 gen(31);
+    const DType dt = dtype_of<TestType>;
     SECTION("[M, K] @ [K, N]") {
-        const Tensor a = uniform<TestType>(gen, {4, 3}), b = uniform<TestType>(gen, {3, 5});
+        const Tensor a = uniform(gen, {4, 3}, dt), b = uniform(gen, {3, 5}, dt);
         require_close(matmul(a, b), {4, 5}, ref_matmul(a, b, 1, 4, 3, 5, false));
     }
     SECTION("[.., M, K] @ [K, N]: the leading axes fold into the rows") {
-        const Tensor a = uniform<TestType>(gen, {2, 3, 4, 3}), b = uniform<TestType>(gen, {3, 2});
+        const Tensor a = uniform(gen, {2, 3, 4, 3}, dt), b = uniform(gen, {3, 2}, dt);
         require_close(matmul(a, b), {2, 3, 4, 2}, ref_matmul(a, b, 1, 24, 3, 2, false));
     }
     SECTION("[B, M, K] @ [B, K, N]: one product per batch entry") {
-        const Tensor a = uniform<TestType>(gen, {3, 2, 4}), b = uniform<TestType>(gen, {3, 4, 5});
+        const Tensor a = uniform(gen, {3, 2, 4}, dt), b = uniform(gen, {3, 4, 5}, dt);
         require_close(matmul(a, b), {3, 2, 5}, ref_matmul(a, b, 3, 2, 4, 5, true));
-        const Tensor a4 = uniform<TestType>(gen, {2, 2, 1, 3}), b4 = uniform<TestType>(gen, {2, 2, 3, 2});
+        const Tensor a4 = uniform(gen, {2, 2, 1, 3}, dt), b4 = uniform(gen, {2, 2, 3, 2}, dt);
         require_close(matmul(a4, b4), {2, 2, 1, 2}, ref_matmul(a4, b4, 4, 1, 3, 2, true));
     }
     SECTION("size-1 and size-0 axes") {
-        const Tensor a = uniform<TestType>(gen, {1, 3}), b = uniform<TestType>(gen, {3, 1});
+        const Tensor a = uniform(gen, {1, 3}, dt), b = uniform(gen, {3, 1}, dt);
         require_close(matmul(a, b), {1, 1}, ref_matmul(a, b, 1, 1, 3, 1, false));
         require_close(matmul(b, a), {3, 3}, ref_matmul(b, a, 1, 3, 1, 3, false));
-        const Tensor e = matmul(uniform<TestType>(gen, {2, 0}), uniform<TestType>(gen, {0, 3}));
+        const Tensor e = matmul(uniform(gen, {2, 0}, dt), uniform(gen, {0, 3}, dt));
         require_close(e, {2, 3}, std::vector<double>(6, 0.0));  // an empty sum is 0
     }
 }
@@ -109,7 +99,7 @@ TEST_CASE("matmul: gradients of all three forms, and accumulation into an existi
                       {uniform(gen, {2, 3, 3})});
 
     // Against hand-derived gradients of sum(A @ B): dA = 1 @ B^T (row sums of B), dB = A^T @ 1.
-    Tensor a = uniform(gen, {2, 3}, true), b = uniform(gen, {3, 4}, true);
+    Tensor a = uniform(gen, {2, 3}).set_requires_grad(), b = uniform(gen, {3, 4}).set_requires_grad();
     Tape tape;
     tape.backward(sum(matmul(a, b)));
     const auto da = grads(a), db = grads(b);
@@ -156,8 +146,8 @@ TEST_CASE("matmul: shapes that do not fit", "[linalg]") {
 
 TEMPLATE_TEST_CASE("linear is x @ weight^T + bias", "[linalg]", float, double) {
     std::mt19937 gen(34);
-    const Tensor x = uniform<TestType>(gen, {3, 2, 4}), w = uniform<TestType>(gen, {5, 4}),
-                 b = uniform<TestType>(gen, {5});
+    const DType dt = dtype_of<TestType>;
+    const Tensor x = uniform(gen, {3, 2, 4}, dt), w = uniform(gen, {5, 4}, dt), b = uniform(gen, {5}, dt);
     std::vector<double> ref(6 * 5), ref_nb(6 * 5);
     for (std::size_t r = 0; r < 6; ++r)
         for (std::size_t o = 0; o < 5; ++o) {
@@ -170,7 +160,7 @@ TEMPLATE_TEST_CASE("linear is x @ weight^T + bias", "[linalg]", float, double) {
     require_close(linear(x, w), {3, 2, 5}, ref_nb);
     require_close(linear(x, w, Tensor()), {3, 2, 5}, ref_nb);
     // A 1-D input is one row.
-    const Tensor v = uniform<TestType>(gen, {4});
+    const Tensor v = uniform(gen, {4}, dt);
     std::vector<double> rv(5);
     for (std::size_t o = 0; o < 5; ++o) {
         rv[o] = b.at(o);
@@ -234,7 +224,8 @@ TEST_CASE("linear: shapes and dtypes that do not fit", "[linalg]") {
 
 TEMPLATE_TEST_CASE("outer multiplies every pair", "[linalg]", float, double) {
     std::mt19937 gen(37);
-    const Tensor a = uniform<TestType>(gen, {4}), b = uniform<TestType>(gen, {3});
+    const DType dt = dtype_of<TestType>;
+    const Tensor a = uniform(gen, {4}, dt), b = uniform(gen, {3}, dt);
     std::vector<double> ref(12);
     for (std::size_t i = 0; i < 4; ++i)
         for (std::size_t j = 0; j < 3; ++j) ref[i * 3 + j] = a.at(i) * b.at(j);

@@ -7,7 +7,10 @@
 #include <fmt/format.h>
 #include <tapegrad/tapegrad.hpp>
 
+#include "test_util.hpp"
+
 using namespace tapegrad;
+using namespace tapegrad::test;
 using Catch::Matchers::Contains;
 
 namespace {
@@ -51,14 +54,6 @@ Tensor composed(const Inputs& in, RNNSequenceOptions o) {
         hs[t] = h;
     }
     return stack(hs, 0);
-}
-
-double max_rel_diff(const Tensor& a, const Tensor& b) {
-    REQUIRE(a.shape() == b.shape());
-    double worst = 0;
-    for (std::size_t i = 0; i < a.numel(); ++i)
-        worst = std::max(worst, std::abs(a.at(i) - b.at(i)) / (1.0 + std::abs(b.at(i))));
-    return worst;
 }
 
 // Values and every gradient of fused against composed, under a loss that weighs each h_t differently.

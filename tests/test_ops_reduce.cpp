@@ -12,19 +12,13 @@
 
 #include <tapegrad/tapegrad.hpp>
 
+#include "test_util.hpp"
+
 using namespace tapegrad;
+using namespace tapegrad::test;
 using Catch::Matchers::Contains;
 
 namespace {
-
-// A tensor of `shape` with entries uniform in [lo, hi), in dtype dt.
-Tensor uniform(std::mt19937& gen, const Shape& shape, DType dt = f64, double lo = -1.0, double hi = 1.0) {
-    std::uniform_real_distribution<double> u(lo, hi);
-    xt::xarray<double> v = xt::xarray<double>::from_shape(shape);
-    for (std::size_t i = 0; i < v.size(); ++i) v.data()[i] = u(gen);
-    Tensor t(std::move(v));
-    return dt == f64 ? t : t.to(f32);
-}
 
 // A reduction worked out by hand: the output shape, and for each output element (row-major) the
 // flat indices of the input elements it reduces, in row-major order.
@@ -85,21 +79,6 @@ void require_reduced(const Tensor& x, const Tensor& y, const Groups& g, const Re
         INFO("output element " << j);
         CHECK(y.at(j) == Approx(ref(vals)).epsilon(tol).margin(tol));
     }
-}
-
-void require_gradcheck(const GradcheckFn& f, const std::vector<Tensor>& inputs) {
-    const GradcheckResult r = gradcheck(f, inputs);
-    INFO(r.message);
-    REQUIRE(r.ok);
-}
-
-// d sum(f(x)) / dx for a fresh copy of x.
-Tensor grad_of(const std::function<Tensor(const Tensor&)>& f, const Tensor& x0) {
-    Tensor x = x0.detach().set_requires_grad(true);
-    Tape tape;
-    tape.backward(sum(f(x)));
-    REQUIRE(x.has_grad());
-    return x.grad();
 }
 
 // One-axis reductions by name, so every one runs through the same checks.

@@ -11,19 +11,13 @@
 #include <fmt/format.h>
 #include <tapegrad/tapegrad.hpp>
 
+#include "test_util.hpp"
+
 using namespace tapegrad;
+using namespace tapegrad::test;
 using Catch::Matchers::Contains;
 
 namespace {
-
-// A tensor of the given shape with entries drawn uniformly from [-1, 1].
-template <class T = double>
-Tensor uniform(std::mt19937& gen, const Shape& shape, bool requires_grad = false) {
-    std::uniform_real_distribution<double> u(-1.0, 1.0);
-    xt::xarray<T> v = xt::xarray<T>::from_shape(shape);
-    for (std::size_t i = 0; i < v.size(); ++i) v.data()[i] = static_cast<T>(u(gen));
-    return Tensor(std::move(v), requires_grad);
-}
 
 xt::xarray<std::int64_t> random_ids(std::mt19937& gen, const Shape& shape, std::int64_t n) {
     std::uniform_int_distribution<std::int64_t> u(0, n - 1);
@@ -39,20 +33,6 @@ std::size_t flat(const Shape& idx, const Shape& shape) {
 }
 double at(const Tensor& t, const Shape& idx) { return t.at(flat(idx, t.shape())); }
 
-// Calls f(idx) for every multi-index of `shape` in row-major order.
-void for_each_index(const Shape& shape, const std::function<void(const Shape&)>& f) {
-    std::size_t n = 1;
-    for (std::size_t d : shape) n *= d;
-    Shape idx(shape.size(), 0);
-    for (std::size_t k = 0; k < n; ++k) {
-        f(idx);
-        for (std::size_t d = shape.size(); d-- > 0;) {
-            if (++idx[d] < shape[d]) break;
-            idx[d] = 0;
-        }
-    }
-}
-
 // y must have `shape` and y[idx] == expected(idx) exactly (shape ops only move elements).
 void require_values(const Tensor& y, const Shape& shape, const std::function<double(const Shape&)>& expected) {
     REQUIRE(y.shape() == shape);
@@ -66,22 +46,9 @@ void require_values(const Tensor& y, const Shape& shape, const std::function<dou
     REQUIRE(wrong == 0);
 }
 
-void require_gradcheck(const GradcheckFn& f, const std::vector<Tensor>& inputs) {
-    const GradcheckResult r = gradcheck(f, inputs);
-    INFO(r.message);
-    REQUIRE(r);
-}
-
 // The gradient of sum(f(x)) as a flat vector of doubles.
 std::vector<double> grad_of_sum(const Tensor& x0, const std::function<Tensor(const Tensor&)>& f) {
-    Tensor x = x0.detach().set_requires_grad();
-    Tape tape;
-    tape.backward(sum(f(x)));
-    REQUIRE(x.has_grad());
-    Tensor g = x.grad();
-    std::vector<double> out(g.numel());
-    for (std::size_t i = 0; i < out.size(); ++i) out[i] = g.at(i);
-    return out;
+    return values(grad_of(f, x0));
 }
 
 }  // namespace
@@ -90,7 +57,8 @@ std::vector<double> grad_of_sum(const Tensor& x0, const std::function<Tensor(con
 
 TEMPLATE_TEST_CASE("reshape keeps row-major order and infers one -1 axis", "[shape]", float, double) {
     std::mt19937 gen(1);
-    const Tensor x = uniform<TestType>(gen, {2, 3, 4});
+    const DType dt = dtype_of<TestType>;
+    const Tensor x = uniform(gen, {2, 3, 4}, dt);
     require_values(reshape(x, {4, -1}), {4, 6}, [&](const Shape& i) { return x.at(i[0] * 6 + i[1]); });
     require_values(reshape(x, {-1}), {24}, [&](const Shape& i) { return x.at(i[0]); });
     require_values(reshape(x, {3, 1, 8}), {3, 1, 8}, [&](const Shape& i) { return x.at(i[0] * 8 + i[2]); });
@@ -111,17 +79,18 @@ TEST_CASE("reshape: gradient and bad shapes", "[shape]") {
 
 TEMPLATE_TEST_CASE("squeeze drops size-1 axes, unsqueeze inserts one", "[shape]", float, double) {
     std::mt19937 gen(3);
-    const Tensor x = uniform<TestType>(gen, {1, 3, 1, 2});
+    const DType dt = dtype_of<TestType>;
+    const Tensor x = uniform(gen, {1, 3, 1, 2}, dt);
     require_values(squeeze(x), {3, 2}, [&](const Shape& i) { return at(x, {0, i[0], 0, i[1]}); });
     require_values(squeeze(x, 0), {3, 1, 2}, [&](const Shape& i) { return at(x, {0, i[0], 0, i[2]}); });
     require_values(squeeze(x, -2), {1, 3, 2}, [&](const Shape& i) { return at(x, {0, i[1], 0, i[2]}); });
-    const Tensor v = uniform<TestType>(gen, {3, 2});
+    const Tensor v = uniform(gen, {3, 2}, dt);
     require_values(unsqueeze(v, 0), {1, 3, 2}, [&](const Shape& i) { return at(v, {i[1], i[2]}); });
     require_values(unsqueeze(v, 1), {3, 1, 2}, [&](const Shape& i) { return at(v, {i[0], i[2]}); });
     require_values(unsqueeze(v, 2), {3, 2, 1}, [&](const Shape& i) { return at(v, {i[0], i[1]}); });
     require_values(unsqueeze(v, -1), {3, 2, 1}, [&](const Shape& i) { return at(v, {i[0], i[1]}); });
     require_values(unsqueeze(v, -3), {1, 3, 2}, [&](const Shape& i) { return at(v, {i[1], i[2]}); });
-    CHECK(squeeze(uniform<TestType>(gen, {1, 1})).shape() == Shape{});
+    CHECK(squeeze(uniform(gen, {1, 1}, dt)).shape() == Shape{});
 }
 
 TEST_CASE("squeeze and unsqueeze: gradient and bad axes", "[shape]") {
@@ -143,7 +112,8 @@ TEST_CASE("squeeze and unsqueeze: gradient and bad axes", "[shape]") {
 
 TEMPLATE_TEST_CASE("permute and transpose move axes", "[shape]", float, double) {
     std::mt19937 gen(5);
-    const Tensor x = uniform<TestType>(gen, {2, 3, 4});
+    const DType dt = dtype_of<TestType>;
+    const Tensor x = uniform(gen, {2, 3, 4}, dt);
     std::vector<long> p{0, 1, 2};
     do {  // all six permutations
         const Shape out{x.shape()[p[0]], x.shape()[p[1]], x.shape()[p[2]]};
@@ -157,7 +127,7 @@ TEMPLATE_TEST_CASE("permute and transpose move axes", "[shape]", float, double) 
     require_values(permute(x, {-1, 0, -2}), {4, 2, 3}, [&](const Shape& i) { return at(x, {i[1], i[2], i[0]}); });
     require_values(transpose(x), {2, 4, 3}, [&](const Shape& i) { return at(x, {i[0], i[2], i[1]}); });
     require_values(transpose(x, 0, 2), {4, 3, 2}, [&](const Shape& i) { return at(x, {i[2], i[1], i[0]}); });
-    const Tensor m = uniform<TestType>(gen, {3, 5});
+    const Tensor m = uniform(gen, {3, 5}, dt);
     require_values(transpose(m), {5, 3}, [&](const Shape& i) { return at(m, {i[1], i[0]}); });
 }
 
@@ -181,7 +151,8 @@ TEST_CASE("permute and transpose: gradient through the inverse permutation, bad 
 
 TEMPLATE_TEST_CASE("broadcast_to and expand repeat size-1 and missing leading axes", "[shape]", float, double) {
     std::mt19937 gen(7);
-    const Tensor x = uniform<TestType>(gen, {3, 1});
+    const DType dt = dtype_of<TestType>;
+    const Tensor x = uniform(gen, {3, 1}, dt);
     require_values(broadcast_to(x, {2, 3, 4}), {2, 3, 4}, [&](const Shape& i) { return at(x, {i[1], 0}); });
     require_values(expand(x, {3, 5}), {3, 5}, [&](const Shape& i) { return at(x, {i[0], 0}); });
     const Tensor s = Tensor::scalar(2.5, dtype_of<TestType>);
@@ -209,7 +180,8 @@ TEST_CASE("broadcast_to: the gradient is summed back, bad target shapes", "[shap
 TEMPLATE_TEST_CASE("select picks one index along an axis, negative counting from the end", "[shape]", float,
                    double) {
     std::mt19937 gen(9);
-    const Tensor x = uniform<TestType>(gen, {4, 2, 3});
+    const DType dt = dtype_of<TestType>;
+    const Tensor x = uniform(gen, {4, 2, 3}, dt);
     require_values(select(x, 0, 1), {2, 3}, [&](const Shape& i) { return at(x, {1, i[0], i[1]}); });
     require_values(select(x, 0, -1), {2, 3}, [&](const Shape& i) { return at(x, {3, i[0], i[1]}); });
     require_values(select(x, -1, 2), {4, 2}, [&](const Shape& i) { return at(x, {i[0], i[1], 2}); });
@@ -260,7 +232,8 @@ TEST_CASE("slice follows Python's slicing rules", "[shape]") {
 
 TEMPLATE_TEST_CASE("slice along an inner axis", "[shape]", float, double) {
     std::mt19937 gen(11);
-    const Tensor x = uniform<TestType>(gen, {2, 7, 3});
+    const DType dt = dtype_of<TestType>;
+    const Tensor x = uniform(gen, {2, 7, 3}, dt);
     require_values(slice(x, 1, 1, 6, 2), {2, 3, 3}, [&](const Shape& i) { return at(x, {i[0], 1 + 2 * i[1], i[2]}); });
     require_values(slice(x, -1, -2, 3), {2, 7, 2}, [&](const Shape& i) { return at(x, {i[0], i[1], 1 + i[2]}); });
 }
@@ -281,7 +254,8 @@ TEST_CASE("slice: gradient with a step and overlapping slices, bad step", "[shap
 
 TEMPLATE_TEST_CASE("flip reverses one axis", "[shape]", float, double) {
     std::mt19937 gen(13);
-    const Tensor x = uniform<TestType>(gen, {3, 4, 2});
+    const DType dt = dtype_of<TestType>;
+    const Tensor x = uniform(gen, {3, 4, 2}, dt);
     require_values(flip(x, 1), {3, 4, 2}, [&](const Shape& i) { return at(x, {i[0], 3 - i[1], i[2]}); });
     require_values(flip(x, 0), {3, 4, 2}, [&](const Shape& i) { return at(x, {2 - i[0], i[1], i[2]}); });
     require_values(flip(x, -1), {3, 4, 2}, [&](const Shape& i) { return at(x, {i[0], i[1], 1 - i[2]}); });
@@ -297,7 +271,8 @@ TEST_CASE("flip: gradient, bad axis", "[shape]") {
 
 TEMPLATE_TEST_CASE("pad adds constant entries around one axis", "[shape]", float, double) {
     std::mt19937 gen(15);
-    const Tensor x = uniform<TestType>(gen, {2, 3});
+    const DType dt = dtype_of<TestType>;
+    const Tensor x = uniform(gen, {2, 3}, dt);
     require_values(pad(x, 1, 2, 1, -7.5), {2, 6}, [&](const Shape& i) {
         return i[1] < 2 || i[1] >= 5 ? -7.5 : at(x, {i[0], i[1] - 2});
     });
@@ -320,7 +295,8 @@ TEST_CASE("pad: gradient, bad axis", "[shape]") {
 
 TEMPLATE_TEST_CASE("index_select takes entries in the given order, repeats allowed", "[shape]", float, double) {
     std::mt19937 gen(17);
-    const Tensor x = uniform<TestType>(gen, {4, 5, 2});
+    const DType dt = dtype_of<TestType>;
+    const Tensor x = uniform(gen, {4, 5, 2}, dt);
     const std::vector<std::int64_t> idx{3, 0, 3, 4, 1, 3};
     require_values(index_select(x, 1, idx), {4, 6, 2},
                    [&](const Shape& i) { return at(x, {i[0], static_cast<std::size_t>(idx[i[1]]), i[2]}); });
@@ -350,7 +326,8 @@ TEST_CASE("index_select: repeated indices accumulate gradients, out-of-range ind
 
 TEMPLATE_TEST_CASE("embedding looks up one table row per id", "[shape]", float, double) {
     std::mt19937 gen(19);
-    const Tensor table = uniform<TestType>(gen, {10, 4});  // [V, E]
+    const DType dt = dtype_of<TestType>;
+    const Tensor table = uniform(gen, {10, 4}, dt);  // [V, E]
     const xt::xarray<std::int64_t> ids = random_ids(gen, {5, 3}, 10);  // [T, B]
     require_values(embedding(table, ids), {5, 3, 4}, [&](const Shape& i) {
         return at(table, {static_cast<std::size_t>(ids(i[0], i[1])), i[2]});
@@ -384,14 +361,15 @@ TEST_CASE("embedding: repeated ids accumulate into their row, out-of-range ids",
 
 TEMPLATE_TEST_CASE("gather picks along one axis per position (PyTorch semantics)", "[shape]", float, double) {
     std::mt19937 gen(21);
-    const Tensor x = uniform<TestType>(gen, {3, 4});
+    const DType dt = dtype_of<TestType>;
+    const Tensor x = uniform(gen, {3, 4}, dt);
     const xt::xarray<std::int64_t> i0 = random_ids(gen, {5, 4}, 3);  // out[i][j] = x[i0[i][j]][j]
     require_values(gather(x, 0, i0), {5, 4},
                    [&](const Shape& i) { return at(x, {static_cast<std::size_t>(i0(i[0], i[1])), i[1]}); });
     const xt::xarray<std::int64_t> i1 = random_ids(gen, {2, 6}, 4);  // out[i][j] = x[i][i1[i][j]]; smaller on axis 0
     require_values(gather(x, 1, i1), {2, 6},
                    [&](const Shape& i) { return at(x, {i[0], static_cast<std::size_t>(i1(i[0], i[1]))}); });
-    const Tensor y = uniform<TestType>(gen, {2, 3, 5});
+    const Tensor y = uniform(gen, {2, 3, 5}, dt);
     const xt::xarray<std::int64_t> i2 = random_ids(gen, {2, 3, 1}, 5);  // picking one class per row
     require_values(gather(y, -1, i2), {2, 3, 1},
                    [&](const Shape& i) { return at(y, {i[0], i[1], static_cast<std::size_t>(i2(i[0], i[1], 0))}); });
@@ -427,12 +405,12 @@ TEST_CASE("gather: repeated positions accumulate, bad index shapes and values", 
 
 TEMPLATE_TEST_CASE("stack joins along a new axis, concat along an existing one", "[shape]", float, double) {
     std::mt19937 gen(23);
-    const std::vector<Tensor> xs{uniform<TestType>(gen, {2, 3}), uniform<TestType>(gen, {2, 3}),
-                                 uniform<TestType>(gen, {2, 3})};
+    const DType dt = dtype_of<TestType>;
+    const std::vector<Tensor> xs{uniform(gen, {2, 3}, dt), uniform(gen, {2, 3}, dt), uniform(gen, {2, 3}, dt)};
     require_values(stack(xs), {3, 2, 3}, [&](const Shape& i) { return at(xs[i[0]], {i[1], i[2]}); });
     require_values(stack(xs, 1), {2, 3, 3}, [&](const Shape& i) { return at(xs[i[1]], {i[0], i[2]}); });
     require_values(stack(xs, -1), {2, 3, 3}, [&](const Shape& i) { return at(xs[i[2]], {i[0], i[1]}); });
-    const Tensor a = uniform<TestType>(gen, {2, 1}), b = uniform<TestType>(gen, {2, 3});
+    const Tensor a = uniform(gen, {2, 1}, dt), b = uniform(gen, {2, 3}, dt);
     require_values(concat({a, b}), {2, 4},
                    [&](const Shape& i) { return i[1] == 0 ? at(a, {i[0], 0}) : at(b, {i[0], i[1] - 1}); });
     require_values(concat({b, xs[0]}, 0), {4, 3},
@@ -462,7 +440,8 @@ TEST_CASE("stack and concat: gradients, mismatched shapes", "[shape]") {
 
 TEMPLATE_TEST_CASE("split and chunk cut consecutive pieces", "[shape]", float, double) {
     std::mt19937 gen(25);
-    const Tensor x = uniform<TestType>(gen, {3, 5});
+    const DType dt = dtype_of<TestType>;
+    const Tensor x = uniform(gen, {3, 5}, dt);
     const auto parts = split(x, {2, 0, 3}, 1);
     REQUIRE(parts.size() == 3);
     require_values(parts[0], {3, 2}, [&](const Shape& i) { return at(x, i); });
