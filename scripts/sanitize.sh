@@ -4,7 +4,8 @@
 # report fails the run. Part of scripts/test.sh; run alone after scripts/install-deps.sh.
 #
 # clang at -O1, as AddressSanitizer's documentation suggests: on 2 cores it builds and runs the
-# suite in about 5 minutes, where g++ at -O3 took about 12. JOBS sets the build's parallelism (default: all CPUs).
+# suite in about 5 minutes, where g++ at -O3 took about 12. JOBS sets the build's parallelism
+# (default: all CPUs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/clang-build-dir.sh
