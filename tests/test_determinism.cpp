@@ -14,6 +14,8 @@
 
 #include <tapegrad/tapegrad.hpp>
 
+#include "test_util.hpp"
+
 using namespace tapegrad;
 
 namespace {
@@ -74,17 +76,9 @@ Run train(std::uint64_t init_seed, std::uint64_t data_seed, std::size_t steps) {
     Generator gen(data_seed);
     CharRNN model(vocab.size());
     nn::Adam opt(model.parameters(), {.lr = 3e-3});
-    xt::xarray<std::int64_t> ids = xt::xarray<std::int64_t>::from_shape({T, B});
-    xt::xarray<std::int64_t> targets = xt::xarray<std::int64_t>::from_shape({T, B});
     Run run;
     for (std::size_t step = 0; step < steps; ++step) {
-        for (std::size_t b = 0; b < B; ++b) {
-            const std::size_t start = gen.randint(text.size() - T - 1);
-            for (std::size_t t = 0; t < T; ++t) {
-                ids.data()[t * B + b] = text[start + t];
-                targets.data()[t * B + b] = text[start + t + 1];
-            }
-        }
+        const auto [ids, targets] = test::random_windows(text, T, B, gen);
         Tape tape;
         Tensor loss = cross_entropy(model.logits(ids, Tensor(), nullptr, gen), targets);
         tape.backward(loss);

@@ -46,15 +46,7 @@ double train_step(Net& net, nn::Optimizer& opt, Generator& gen) {
         for (auto& v : s) v = static_cast<std::int64_t>(g.randint(V));
         return s;
     }();
-    xt::xarray<std::int64_t> ids = xt::xarray<std::int64_t>::from_shape({T, Bt});
-    xt::xarray<std::int64_t> tg = xt::xarray<std::int64_t>::from_shape({T, Bt});
-    for (std::size_t b = 0; b < Bt; ++b) {
-        const std::size_t start = gen.randint(stream.size() - T - 1);
-        for (std::size_t t = 0; t < T; ++t) {
-            ids.data()[t * Bt + b] = stream[start + t];
-            tg.data()[t * Bt + b] = stream[start + t + 1];
-        }
-    }
+    const auto [ids, tg] = random_windows(stream, T, Bt, gen);
     Tape tape;
     Tensor loss = net.loss(ids, tg, gen);
     tape.backward(loss);

@@ -13,6 +13,7 @@
 #include <map>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <catch2/catch.hpp>
@@ -69,6 +70,22 @@ inline void for_each_index(const Shape& shape, const std::function<void(const Sh
             idx[d] = 0;
         }
     }
+}
+
+// A next-token batch from a token stream: B windows of T + 1 tokens at starts drawn with gen (one
+// per batch row, in row order), as [T, B] ids and the [T, B] targets one token further on.
+inline std::pair<xt::xarray<std::int64_t>, xt::xarray<std::int64_t>> random_windows(
+    const std::vector<std::int64_t>& stream, std::size_t T, std::size_t B, Generator& gen) {
+    xt::xarray<std::int64_t> ids = xt::xarray<std::int64_t>::from_shape({T, B});
+    xt::xarray<std::int64_t> targets = xt::xarray<std::int64_t>::from_shape({T, B});
+    for (std::size_t b = 0; b < B; ++b) {
+        const std::size_t start = gen.randint(stream.size() - T - 1);
+        for (std::size_t t = 0; t < T; ++t) {
+            ids.data()[t * B + b] = stream[start + t];
+            targets.data()[t * B + b] = stream[start + t + 1];
+        }
+    }
+    return {std::move(ids), std::move(targets)};
 }
 
 // ---- comparisons ----------------------------------------------------------------------------------

@@ -15,71 +15,20 @@
 
 #include <zip.h>
 
+#include "../zip_writer.hpp"
+
 namespace tapegrad_fuzz {
 
 using Entries = std::vector<std::pair<std::string, std::string>>;  // (name, bytes)
 
-inline void put16(std::string& s, std::uint32_t v) {
-    s.push_back(static_cast<char>(v & 0xff));
-    s.push_back(static_cast<char>((v >> 8) & 0xff));
-}
-inline void put32(std::string& s, std::uint32_t v) {
-    put16(s, v & 0xffff);
-    put16(s, v >> 16);
-}
-
-inline std::uint32_t crc32(const std::string& s) {
-    std::uint32_t c = 0xFFFFFFFFu;
-    for (unsigned char b : s) {
-        c ^= b;
-        for (int k = 0; k < 8; ++k) c = (c >> 1) ^ (0xEDB88320u & (0u - (c & 1u)));
-    }
-    return ~c;
-}
-
-// A zip of stored entries: local headers and data, the central directory, the end record.
+// A zip of stored entries with correct sizes and checksums.
 inline std::string write_zip(const Entries& entries) {
-    std::string out, cdir;
-    for (const auto& entry : entries) {
-        const std::string& name = entry.first;  // not a structured binding: clang 14 cannot capture those
-        const std::string& data = entry.second;
-        const auto offset = static_cast<std::uint32_t>(out.size());
-        auto common = [&](std::string& s) {
-            put16(s, 20);    // version needed
-            put16(s, 0);     // flags
-            put16(s, 0);     // stored
-            put16(s, 0);     // time
-            put16(s, 0x21);  // date: 1980-01-01
-            put32(s, crc32(data));
-            put32(s, static_cast<std::uint32_t>(data.size()));
-            put32(s, static_cast<std::uint32_t>(data.size()));
-            put16(s, static_cast<std::uint32_t>(name.size()));
-            put16(s, 0);  // extra field length
-        };
-        put32(out, 0x04034b50);
-        common(out);
-        out += name + data;
-        put32(cdir, 0x02014b50);
-        put16(cdir, 20);  // version made by
-        common(cdir);
-        put16(cdir, 0);  // comment length
-        put16(cdir, 0);  // disk
-        put16(cdir, 0);  // internal attributes
-        put32(cdir, 0);  // external attributes
-        put32(cdir, offset);
-        cdir += name;
+    std::vector<tapegrad::test::ZipEntry> zip(entries.size());
+    for (std::size_t i = 0; i < entries.size(); ++i) {
+        zip[i].name = entries[i].first;
+        zip[i].data = entries[i].second;
     }
-    const auto cd_offset = static_cast<std::uint32_t>(out.size());
-    out += cdir;
-    put32(out, 0x06054b50);
-    put16(out, 0);
-    put16(out, 0);
-    put16(out, static_cast<std::uint32_t>(entries.size()));
-    put16(out, static_cast<std::uint32_t>(entries.size()));
-    put32(out, static_cast<std::uint32_t>(cdir.size()));
-    put32(out, cd_offset);
-    put16(out, 0);
-    return out;
+    return tapegrad::test::make_zip(zip);
 }
 
 // The entries of a zip in memory, or false when it is not a readable zip of small entries.
