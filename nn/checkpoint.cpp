@@ -3,6 +3,7 @@
 // below 2^53 and bytes exactly, so the archive stays plain float .npy entries.
 #include "checkpoint.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <map>
 
@@ -141,7 +142,11 @@ CheckpointInfo restore_checkpoint(const NamedTensors& entries, const std::string
     } catch (const ValueError& e) {
         throw ValueError(fmt::format("load_checkpoint {}: {}", path, e.what()));
     }
-    optimizer.set_lr(lr);
+    // An optimizer state with its groups' learning rates has restored them; one saved before
+    // groups existed has only checkpoint.lr.
+    const bool has_group_lrs =
+        std::any_of(opt.begin(), opt.end(), [](const auto& e) { return starts_with(e.first, "group."); });
+    if (!has_group_lrs) optimizer.set_lr(lr);
     gen = restored;
     return info;
 }

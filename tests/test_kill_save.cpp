@@ -74,13 +74,17 @@ StepState set_step(Net& net, nn::Optimizer& opt, Generator& gen, std::size_t ste
     StepState s;
     for (const auto& [name, t] : opt_template) {
         const bool counter = name == "step" || name.ends_with(".step");
-        Tensor v = counter ? Tensor::scalar(static_cast<double>(step), f64) : zeros(t.shape(), t.dtype());
-        if (!counter) fill(v, step, k);
+        // The optimizer's type and its groups' learning rates are settings, not state to scramble:
+        // kept as they are (the learning rate is set below).
+        const bool setting = name == "type" || name.starts_with("group.");
+        Tensor v = counter ? Tensor::scalar(static_cast<double>(step), f64) : setting ? t : zeros(t.shape(), t.dtype());
+        if (!counter && !setting) fill(v, step, k);
         ++k;
         s.optimizer.emplace_back(name, v);
     }
     opt.load_state_dict(s.optimizer);
     opt.set_lr(1e-3 * static_cast<double>(1 + step % 10));
+    s.optimizer = opt.state_dict();  // with the learning rate just set
     gen.manual_seed(step);
     for (std::size_t i = 0; i < step % 4; ++i) gen.normal();
     Tensor marker = zeros({1 + step % 13}, f64);

@@ -1,12 +1,17 @@
 // Optimizers and gradient clipping: one or two steps of each against values computed here from
-// PyTorch's documented update rules, state save/restore, and clipping semantics.
+// PyTorch's documented update rules, state save/restore, parameter groups (each against separate
+// optimizers), and clipping semantics.
 #include <catch2/catch.hpp>
 
 #include <cmath>
 
 #include <tapegrad/tapegrad.hpp>
 
+#include "error_matchers.hpp"
+#include "test_util.hpp"
+
 using namespace tapegrad;
+using namespace tapegrad::test;
 using Catch::Matchers::Contains;
 
 namespace {
@@ -199,4 +204,217 @@ TEST_CASE("clip_grad_value clamps each element", "[nn][clip]") {
     CHECK(f.p.grad().at(0) == 5.0);
     CHECK(f.p.grad().at(1) == -0.5);
     REQUIRE_THROWS_AS(nn::clip_grad_value({f.p}, -1), ValueError);
+}
+
+// ---- parameter groups ---------------------------------------------------------------------------
+
+namespace {
+// Two parameters of different shapes and the gradients of three steps for each, from a seed.
+struct TwoParams {
+    Tensor a = Tensor::of({0.5, -1.0, 2.0}, f64, true);
+    Tensor b = Tensor::of({{1.0, -0.5}, {0.25, 3.0}}, f64, true);
+    TwoParams copy() const {
+        TwoParams c;
+        c.a.mutable_array() = a.array();
+        c.b.mutable_array() = b.array();
+        return c;
+    }
+};
+void set_grads(const std::vector<Tensor>& ps, int step) {
+    Generator g(100 + static_cast<std::uint64_t>(step));
+    for (Tensor p : ps) {
+        p.zero_grad();
+        Tape tape;
+        tape.backward(p * 1.0, randn(p.shape(), g, p.dtype()));
+    }
+}
+// Runs `steps` updates of the grouped optimizer on x and of the two single-group ones on y (x.a and
+// y.a get the same gradients, as do x.b and y.b); every value must agree bitwise.
+void same_as_separate(nn::Optimizer& grouped, TwoParams& x, nn::Optimizer& sep_a, nn::Optimizer& sep_b, TwoParams& y) {
+    for (int s = 0; s < 3; ++s) {
+        set_grads({x.a, x.b}, s);
+        set_grads({y.a, y.b}, s);
+        grouped.step();
+        sep_a.step();
+        sep_b.step();
+        for (std::size_t j = 0; j < x.a.numel(); ++j) CHECK(x.a.at(j) == y.a.at(j));
+        for (std::size_t j = 0; j < x.b.numel(); ++j) CHECK(x.b.at(j) == y.b.at(j));
+    }
+    const TwoParams start;  // and they did move
+    CHECK(x.a.at(0) != start.a.at(0));
+    CHECK(x.b.at(0) != start.b.at(0));
+}
+}  // namespace
+
+TEST_CASE("two parameter groups move exactly as two separate optimizers", "[nn][optim][groups]") {
+    SECTION("SGD, the second group with its own lr and momentum") {
+        TwoParams x, y = x.copy();
+        nn::SGD grouped({{.params = {x.a}, .lr = 0.1}, {.params = {x.b}, .lr = 0.01, .momentum = 0.5}},
+                        {.lr = 0.3, .momentum = 0.9, .weight_decay = 0.01});
+        nn::SGD sep_a({y.a}, {.lr = 0.1, .momentum = 0.9, .weight_decay = 0.01});
+        nn::SGD sep_b({y.b}, {.lr = 0.01, .momentum = 0.5, .weight_decay = 0.01});
+        same_as_separate(grouped, x, sep_a, sep_b, y);
+        CHECK(grouped.group_options(1).momentum == 0.5);
+        CHECK(grouped.group_options(1).weight_decay == 0.01);  // from the defaults
+        CHECK(grouped.options.lr == 0.3);
+    }
+    SECTION("SGD, momentum in one group only: state slots per group") {
+        TwoParams x, y = x.copy();
+        nn::SGD grouped({{.params = {x.a}}, {.params = {x.b}, .momentum = 0.9, .nesterov = true}}, {.lr = 0.05});
+        nn::SGD sep_a({y.a}, {.lr = 0.05});
+        nn::SGD sep_b({y.b}, {.lr = 0.05, .momentum = 0.9, .nesterov = true});
+        same_as_separate(grouped, x, sep_a, sep_b, y);
+        bool has_a_buffer = false, has_b_buffer = false;
+        for (const auto& [name, t] : grouped.state_dict()) {
+            has_a_buffer = has_a_buffer || name == "0.momentum_buffer";
+            has_b_buffer = has_b_buffer || name == "1.momentum_buffer";
+        }
+        CHECK_FALSE(has_a_buffer);
+        CHECK(has_b_buffer);
+    }
+    SECTION("Adam, the second group with amsgrad and weight decay") {
+        TwoParams x, y = x.copy();
+        nn::Adam grouped({{.params = {x.a}, .lr = 0.02}, {.params = {x.b}, .lr = 0.005, .weight_decay = 0.1, .amsgrad = true}},
+                         {.beta2 = 0.99});
+        nn::Adam sep_a({y.a}, {.lr = 0.02, .beta2 = 0.99});
+        nn::Adam sep_b({y.b}, {.lr = 0.005, .beta2 = 0.99, .weight_decay = 0.1, .amsgrad = true});
+        same_as_separate(grouped, x, sep_a, sep_b, y);
+    }
+    SECTION("AdamW keeps its default decay in groups that do not override it") {
+        TwoParams x, y = x.copy();
+        nn::AdamW grouped({{.params = {x.a}, .lr = 0.02}, {.params = {x.b}, .weight_decay = 0.0}}, {.lr = 0.01});
+        nn::AdamW sep_a({y.a}, {.lr = 0.02});
+        nn::AdamW sep_b({y.b}, {.lr = 0.01, .weight_decay = 0.0});
+        same_as_separate(grouped, x, sep_a, sep_b, y);
+        CHECK(grouped.group_options(0).weight_decay == 1e-2);
+        CHECK(grouped.type_name() == "AdamW");
+    }
+    SECTION("Adagrad and RMSprop") {
+        TwoParams x, y = x.copy();
+        nn::Adagrad grouped({{.params = {x.a}, .lr = 0.5}, {.params = {x.b}, .lr_decay = 0.1, .initial_accumulator_value = 0.2}},
+                            {.lr = 0.1});
+        nn::Adagrad sep_a({y.a}, {.lr = 0.5});
+        nn::Adagrad sep_b({y.b}, {.lr = 0.1, .lr_decay = 0.1, .initial_accumulator_value = 0.2});
+        same_as_separate(grouped, x, sep_a, sep_b, y);
+        TwoParams u, v = u.copy();
+        nn::RMSprop rms({{.params = {u.a}, .momentum = 0.5}, {.params = {u.b}, .lr = 0.001, .centered = true}},
+                        {.lr = 0.01, .alpha = 0.9});
+        nn::RMSprop rms_a({v.a}, {.lr = 0.01, .alpha = 0.9, .momentum = 0.5});
+        nn::RMSprop rms_b({v.b}, {.lr = 0.001, .alpha = 0.9, .centered = true});
+        same_as_separate(rms, u, rms_a, rms_b, v);
+    }
+}
+
+TEST_CASE("per-group learning rates: get, set one, set all", "[nn][optim][groups]") {
+    TwoParams x;
+    Tensor c = Tensor::of({1.0}, f64, true);
+    nn::SGD opt({{.params = {x.a, x.b}, .lr = 0.1}, {.params = {c}}}, {.lr = 0.01});
+    REQUIRE(opt.param_groups().size() == 2);
+    CHECK(opt.param_groups()[0].params.size() == 2);
+    CHECK(opt.param_groups()[1].params[0].same(c));
+    CHECK(opt.params().size() == 3);  // every group's parameters, in group order
+    CHECK(opt.group_of(1) == 0);
+    CHECK(opt.group_of(2) == 1);
+    CHECK(opt.lr() == 0.1);  // the first group's
+    CHECK(opt.group_lr(1) == 0.01);
+    opt.set_group_lr(1, 0.5);
+    CHECK(opt.group_lr(1) == 0.5);
+    CHECK(opt.group_lr(0) == 0.1);
+    // The update uses the group's current learning rate.
+    set_grads({c}, 0);
+    const double before = c.at(0), g = c.grad().at(0);
+    opt.step();
+    CHECK(c.at(0) == before - 0.5 * g);
+    opt.set_lr(0.2);
+    CHECK(opt.group_lr(0) == 0.2);
+    CHECK(opt.group_lr(1) == 0.2);
+    REQUIRE_THROWS_MATCHES(opt.set_group_lr(2, 0.1), ValueError, WhatContains({"SGD", "group 2 does not exist", "2"}));
+    REQUIRE_THROWS_MATCHES(opt.group_lr(5), ValueError, WhatContains({"group 5"}));
+    REQUIRE_THROWS_MATCHES(opt.set_group_lr(1, NAN), ValueError, WhatContains({"SGD: group 1", "learning rate nan"}));
+    CHECK(opt.group_lr(1) == 0.2);
+}
+
+TEST_CASE("parameter groups: bad groups are refused, naming the group", "[nn][optim][groups]") {
+    TwoParams x;
+    REQUIRE_THROWS_MATCHES(nn::SGD(std::vector<nn::SGDGroup>{}), ValueError, WhatContains({"SGD", "no parameter groups"}));
+    REQUIRE_THROWS_MATCHES(nn::Adam({{.params = {x.a}}, {.params = {x.b, x.a}}}), ValueError,
+                           WhatContains({"parameter 2", "(in group 1)", "same tensor as parameter 0", "(in group 0)"}));
+    REQUIRE_THROWS_MATCHES(nn::Adam({{.params = {x.a}}, {.params = {x.b}, .beta1 = 1.5}}), ValueError,
+                           WhatContains({"Adam: group 1", "beta1", "1.5"}));
+    REQUIRE_THROWS_MATCHES(nn::SGD({{.params = {x.a}, .lr = -0.1}, {.params = {x.b}}}), ValueError,
+                           WhatContains({"SGD: group 0", "learning rate -0.1"}));
+    REQUIRE_THROWS_MATCHES(nn::SGD({{.params = {x.a}}, {.params = {x.b}, .nesterov = true}}), ValueError,
+                           WhatContains({"SGD: group 1", "nesterov"}));
+    REQUIRE_THROWS_MATCHES(nn::RMSprop({{.params = {x.a}, .alpha = 2.0}}), ValueError, WhatContains({"RMSprop", "alpha"}));
+    REQUIRE_THROWS_MATCHES(nn::Adagrad({{.params = {x.a}, .eps = 0.0}}), ValueError, WhatContains({"Adagrad", "eps > 0"}));
+}
+
+TEST_CASE("grouped optimizer state round-trips with each group's learning rate", "[nn][optim][groups]") {
+    TwoParams x, y = x.copy();
+    nn::Adam ox({{.params = {x.a}, .lr = 0.02}, {.params = {x.b}, .lr = 0.005, .amsgrad = true}});
+    set_grads({x.a, x.b}, 0);
+    ox.step();
+    ox.set_group_lr(1, 0.003);
+    const nn::NamedTensors saved = ox.state_dict();
+    // A fresh optimizer built with other learning rates takes the saved ones.
+    nn::Adam oy({{.params = {y.a}, .lr = 0.9}, {.params = {y.b}, .lr = 0.9, .amsgrad = true}});
+    y.a.mutable_array() = x.a.array();
+    y.b.mutable_array() = x.b.array();
+    oy.load_state_dict(saved);
+    CHECK(oy.group_lr(0) == 0.02);
+    CHECK(oy.group_lr(1) == 0.003);
+    CHECK(oy.steps() == 1);
+    for (int s = 1; s < 3; ++s) {
+        set_grads({x.a, x.b}, s);
+        set_grads({y.a, y.b}, s);
+        ox.step();
+        oy.step();
+    }
+    CHECK(values(x.a) == values(y.a));
+    CHECK(values(x.b) == values(y.b));
+    // The entries: the type (as bytes) and one learning rate per group.
+    std::string type;
+    double lr1 = -1;
+    for (const auto& [name, t] : saved) {
+        if (name == "type")
+            for (double c : values(t)) type.push_back(static_cast<char>(c));
+        if (name == "group.1.lr") lr1 = t.item();
+    }
+    CHECK(type == "Adam");
+    CHECK(lr1 == 0.003);
+}
+
+TEST_CASE("an optimizer state of another type or group layout is refused, naming both", "[nn][optim][groups]") {
+    TwoParams x;
+    nn::SGD sgd({x.a, x.b}, {.lr = 0.1, .momentum = 0.9});
+    set_grads({x.a, x.b}, 0);
+    sgd.step();
+    nn::Adam adam({x.a, x.b});
+    const std::uint64_t adam_steps = adam.steps();
+    REQUIRE_THROWS_MATCHES(adam.load_state_dict(sgd.state_dict()), ValueError,
+                           WhatContains({"Adam: load_state_dict", "the state is of a SGD optimizer, not of this Adam"}));
+    CHECK(adam.steps() == adam_steps);
+    nn::AdamW adamw({x.a, x.b});
+    adam.step();
+    REQUIRE_THROWS_MATCHES(adamw.load_state_dict(adam.state_dict()), ValueError,
+                           WhatContains({"a Adam optimizer, not of this AdamW"}));
+    // Same type, two groups saved, one here.
+    nn::SGD two({{.params = {x.a}}, {.params = {x.b}}}, {.lr = 0.1, .momentum = 0.9});
+    two.step();
+    nn::SGD one({x.a, x.b}, {.lr = 0.1, .momentum = 0.9});
+    REQUIRE_THROWS_MATCHES(one.load_state_dict(two.state_dict()), ValueError,
+                           WhatContains({"the state has 2 parameter group(s), this optimizer 1", "unexpected 'group.1.lr'"}));
+    // A bad learning rate in the file.
+    nn::NamedTensors bad = sgd.state_dict();
+    for (auto& [name, t] : bad)
+        if (name == "group.0.lr") t = Tensor::scalar(-2.0, f64);
+    REQUIRE_THROWS_MATCHES(one.load_state_dict(bad), ValueError, WhatContains({"'group.0.lr' is -2, not a learning rate"}));
+    // A state saved before types and groups were recorded still loads, leaving the learning rate.
+    nn::NamedTensors legacy;
+    for (const auto& [name, t] : sgd.state_dict())
+        if (name != "type" && name.rfind("group.", 0) != 0) legacy.emplace_back(name, t);
+    one.set_lr(0.7);
+    one.load_state_dict(legacy);
+    CHECK(one.lr() == 0.7);
+    CHECK(one.steps() == 1);
 }
