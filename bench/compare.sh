@@ -3,30 +3,41 @@
 # bench_torch_rnn if needed, runs every configuration at 1 and 2 threads with the two programs
 # alternating back to back (so drifting machine load hits both alike), and prints a markdown table.
 #
-#   bash bench/compare.sh [--quick] [--rounds N] [--steps N] [--e-steps N] [--build-dir DIR]
+#   bash bench/compare.sh [--quick] [--rounds N] [--steps N] [--e-steps N] [--configs "g h ..."]
+#                         [--build-dir DIR]
 #
-# --quick: a smoke check (1 round, 5 steps, configurations c and e skipped).
-# (e) unrolls 1000 steps (about 150 GFLOP per training step), so it runs --e-steps timed steps after
-# one warm-up step (default 5); it is there for its peak memory, which needs no long run.
+# --quick: a smoke check (1 round, 5 steps, configurations a b d f g h only).
+# --configs: the configurations to run, in order (default: all of a-l).
+# (e) and (l) unroll 1000 steps (about 150 and 530 GFLOP per training step), so they run --e-steps
+# timed steps after one warm-up step (default 5); they are there for their peak memory, which needs
+# no long run.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 src=$(dirname "$here")
 build="$src/build-bench"
 rounds=3 steps=20 warmup=3 e_steps=5 quick=0
-configs="a b c d e f"
+configs="a b c d e f g h i j k l" configs_given=""
 while [[ $# -gt 0 ]]; do
     case "$1" in
         --quick) quick=1; shift ;;
         --rounds) rounds=$2; shift 2 ;;
         --steps) steps=$2; shift 2 ;;
         --e-steps) e_steps=$2; shift 2 ;;
+        --configs) configs_given=$2; shift 2 ;;
         --build-dir) build=$2; shift 2 ;;
-        -h|--help) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "compare.sh: unknown argument $1" >&2; exit 2 ;;
     esac
 done
-if [[ $quick == 1 ]]; then rounds=1 steps=5 warmup=1 configs="a b d f"; fi
+if [[ $quick == 1 ]]; then rounds=1 steps=5 warmup=1 configs="a b d f g h"; fi
+if [[ -n $configs_given ]]; then configs=$configs_given; fi
+for config in $configs; do
+    case "$config" in
+        [a-l]) ;;
+        *) echo "compare.sh: unknown configuration $config (a-l)" >&2; exit 2 ;;
+    esac
+done
 
 # ---- build ------------------------------------------------------------------------------------
 if [[ ! -f "$build/CMakeCache.txt" ]]; then
@@ -54,7 +65,7 @@ trap 'rm -f "$csv"' EXIT
 # OpenMP, so the setting changes nothing for it.
 run() {  # run PROGRAM THREADS CONFIG: appends its CSV lines
     local prog=$1 threads=$2 config=$3 s=$steps w=$warmup
-    if [[ $config == e ]]; then s=$e_steps w=1; fi
+    if [[ $config == e || $config == l ]]; then s=$e_steps w=1; fi  # the long unrolls, there for memory
     OPENBLAS_NUM_THREADS=$threads OMP_NUM_THREADS=$threads OMP_WAIT_POLICY=passive \
         "$prog" --config "$config" --threads "$threads" --steps "$s" --warmup "$w" --csv >>"$csv"
 }
@@ -84,7 +95,7 @@ echo "- machine: $(lscpu | sed -n 's/^Model name: *//p' | head -1), $(lscpu | se
     "($(nproc) available to this run)"
 echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC')"
 echo "- $rounds round(s) per cell, tapegrad and LibTorch alternating; each number is the median over rounds of"
-echo "  a run's median ($steps timed steps after $warmup warm-up; e: $e_steps after 1)"
+echo "  a run's median ($steps timed steps after $warmup warm-up; e and l: $e_steps after 1)"
 echo
 echo "| config | threads | tapegrad ms | LibTorch best ms (variant) | tapegrad / LibTorch | tapegrad GFLOP/s | fraction of sgemm | peak MB tapegrad / LibTorch (ratio) |"
 echo "|---|---|---|---|---|---|---|---|"
@@ -106,9 +117,9 @@ for threads in 1 2; do
             continue
         fi
         peak=""
-        if [[ $config == e ]]; then
-            t_mb=$(col tapegrad e "$threads" 10)
-            l_mb=$(col "libtorch-$best_name" e "$threads" 10)
+        if [[ $config == e || $config == l ]]; then
+            t_mb=$(col tapegrad "$config" "$threads" 10)
+            l_mb=$(col "libtorch-$best_name" "$config" "$threads" 10)
             peak="$(fmt "$t_mb" %.0f) / $(fmt "$l_mb" %.0f) ($(ratio "$t_mb" "$l_mb"))"
         fi
         l_cell="n/a"

@@ -1,7 +1,7 @@
 // What bench_rnn_train (tapegrad) and bench_torch_rnn (LibTorch) share, so the two measure the same
-// work and print the same lines: the configurations, the token ids, the GEMM flop count, the sgemm
-// reference rate, peak memory, the command line and the output format. Plain C++17 without
-// tapegrad or torch headers: the LibTorch program includes it too.
+// work and print the same lines: the configurations, the token ids and sequence lengths, the GEMM flop
+// count, the sgemm reference rate, peak memory, the command line and the output format. Plain C++17
+// without tapegrad or torch headers: the LibTorch program includes it too.
 #pragma once
 
 #include <algorithm>
@@ -20,48 +20,78 @@ namespace rnn_bench {
 
 using Clock = std::chrono::steady_clock;
 
+// The recurrent layer of a configuration: PyTorch's Elman RNN, LSTM or GRU layer (nn::RNN, nn::LSTM,
+// nn::GRU; torch::nn::RNN, LSTM, GRU), or an LSTM cell written by hand from each library's primitive
+// ops (lstm_cell: matmul/linear, chunk, sigmoid, tanh, *, +, select/stack), the way a user writes one.
+enum class Cell { rnn, lstm, gru, lstm_cell };
+
 // One benchmark configuration. embed == 0 means one-hot input (input_size = vocab).
 struct Config {
     char name = 'a';
     std::size_t vocab = 0, embed = 0, hidden = 0, seq = 0, batch = 0;
     bool bidirectional = false;
     bool overhead = false;  // (f): the per-op overhead chain, no RNN
+    Cell cell = Cell::rnn;
+    std::size_t layers = 1;
+    bool variable_lengths = false;  // per-sequence lengths from sequence_lengths(), loss masked past them
+    bool memory = false;            // there for its peak memory (e, l): few steps in compare.sh
     std::size_t input_size() const { return embed ? embed : vocab; }
     std::size_t directions() const { return bidirectional ? 2 : 1; }
+    // Gate blocks of the weight matrices: W_ih is [gates*H, I], W_hh [gates*H, H].
+    std::size_t gates() const { return cell == Cell::rnn ? 1 : cell == Cell::gru ? 3 : 4; }
 };
 
+// Every configuration's letter, in the order `all` runs them.
+constexpr const char* config_names = "abcdefghijkl";
+
 inline Config config_for(char c) {
+    auto like = [](char base, char name, Cell cell) {
+        Config out = config_for(base);
+        out.name = name;
+        out.cell = cell;
+        return out;
+    };
     switch (c) {
         case 'a': return {'a', 65, 0, 100, 25, 1, false, false};
         case 'b': return {'b', 65, 64, 256, 64, 32, false, false};
         case 'c': return {'c', 128, 128, 512, 128, 64, false, false};
         case 'd': return {'d', 65, 64, 256, 64, 32, true, false};
-        case 'e': return {'e', 128, 128, 512, 1000, 64, false, false};
+        case 'e': {
+            Config e{'e', 128, 128, 512, 1000, 64, false, false};
+            e.memory = true;
+            return e;
+        }
+        case 'g': return like('b', 'g', Cell::lstm);
+        case 'h': return like('b', 'h', Cell::gru);
+        case 'i': return like('b', 'i', Cell::lstm_cell);
+        case 'j': {
+            Config j = like('b', 'j', Cell::rnn);
+            j.layers = 2;
+            return j;
+        }
+        case 'k': {
+            Config k = like('b', 'k', Cell::lstm);
+            k.variable_lengths = true;
+            return k;
+        }
+        case 'l': return like('e', 'l', Cell::lstm);
         default: return {'f', 0, 0, 0, 0, 0, false, true};
     }
 }
 
 inline std::string describe(const Config& c) {
     if (c.overhead) return "f: chain of 100 tiny [1,1] adds, record + backward";
-    char buf[160];
-    std::snprintf(buf, sizeof buf, "%c: V=%zu %s H=%zu T=%zu B=%zu%s", c.name, c.vocab,
+    const char* cell = c.cell == Cell::rnn    ? "Elman RNN"
+                       : c.cell == Cell::lstm ? "LSTM"
+                       : c.cell == Cell::gru  ? "GRU"
+                                              : "LSTM cell from primitive ops";
+    char buf[240];
+    std::snprintf(buf, sizeof buf, "%c: %s, V=%zu %s H=%zu T=%zu B=%zu%s%s%s", c.name, cell, c.vocab,
                   c.embed ? ("E=" + std::to_string(c.embed)).c_str() : "one-hot", c.hidden, c.seq, c.batch,
-                  c.bidirectional ? " bidirectional" : "");
+                  c.layers > 1 ? (" " + std::to_string(c.layers) + " layers").c_str() : "",
+                  c.bidirectional ? " bidirectional" : "",
+                  c.variable_lengths ? " lengths uniform in [T/2, T], loss masked" : "");
     return buf;
-}
-
-// Forward GEMM flops of one step, counted as a PyTorch-style implementation runs them (2*m*n*k each),
-// per direction: the input projection of all steps (T*B x I @ I x H; a one-hot input counts as this
-// GEMM, an embedding lookup counts 0), the recurrent projection of every step (B x H @ H x H, T times,
-// the first one on the zero state included) and the output projection (T*B x D*H @ D*H x V):
-//   forward = D * (2*T*B*I*H + 2*T*B*H*H) + 2*T*B*(D*H)*V
-// Backward computes two GEMMs per forward GEMM (gradients of both operands), so a whole step counts
-//   flops = 3 * forward.
-inline double step_flops(const Config& c) {
-    if (c.overhead) return 0;
-    const double T = c.seq, B = c.batch, I = c.input_size(), H = c.hidden, V = c.vocab, D = c.directions();
-    const double forward = D * (2 * T * B * I * H + 2 * T * B * H * H) + 2 * T * B * (D * H) * V;
-    return 3 * forward;
 }
 
 // Token ids in [0, vocab) from a fixed seed (splitmix64, so both programs draw exactly the same ones):
@@ -78,7 +108,52 @@ inline std::vector<std::int64_t> random_ids(std::size_t n, std::size_t vocab, st
     }
     return out;
 }
-constexpr std::uint64_t input_seed = 1234, target_seed = 5678;
+constexpr std::uint64_t input_seed = 1234, target_seed = 5678, lengths_seed = 91011;
+
+// With variable_lengths, one length per sequence (batch row), uniform in [T/2, T] from a fixed seed,
+// the same in both programs; otherwise empty (every sequence is T long).
+inline std::vector<std::int64_t> sequence_lengths(const Config& c) {
+    if (!c.variable_lengths) return {};
+    const std::size_t lo = c.seq / 2;
+    std::vector<std::int64_t> out = random_ids(c.batch, c.seq - lo + 1, lengths_seed);
+    for (auto& n : out) n += static_cast<std::int64_t>(lo);
+    return out;
+}
+
+// Positions the recurrent layer processes: T*B, or the sum of the lengths with variable_lengths.
+inline double recurrent_rows(const Config& c) {
+    const auto lengths = sequence_lengths(c);
+    if (lengths.empty()) return static_cast<double>(c.seq) * static_cast<double>(c.batch);
+    double n = 0;
+    for (auto len : lengths) n += static_cast<double>(len);
+    return n;
+}
+
+// Forward GEMM flops of one step, counted as a PyTorch-style implementation runs them (2*m*n*k each),
+// per layer and direction, with G gate blocks (1 for the Elman RNN, 4 for the LSTM, 3 for the GRU):
+// the input projection of all steps (N x I_l @ I_l x G*H, with I_0 = I and I_l = D*H above the first
+// layer; a one-hot input counts as this GEMM, an embedding lookup counts 0), the recurrent projection of
+// every step (B x H @ H x G*H, T times, the first one on the zero state included; with variable lengths
+// only the rows of the sequences still going) and the output
+// projection (T*B x D*H @ D*H x V):
+//   forward = sum over layers l of D * (2*N*I_l*G*H + 2*N*H*G*H) + 2*T*B*(D*H)*V
+// N, the positions the recurrent layer runs, is T*B, or with variable lengths the sum of the lengths:
+// packed sequences (PyTorch's pack_padded_sequence) run each step's GEMM on the sequences still going,
+// while the output layer runs on the padded [T, B] grid (the loss masks it after). The gates' sigmoids,
+// tanhs and products are elementwise and not counted. Backward computes two GEMMs per forward GEMM
+// (gradients of both operands), so a whole step counts
+//   flops = 3 * forward.
+inline double step_flops(const Config& c) {
+    if (c.overhead) return 0;
+    const double T = c.seq, B = c.batch, H = c.hidden, V = c.vocab, D = c.directions(), G = c.gates();
+    const double N = recurrent_rows(c);
+    double forward = 2 * T * B * (D * H) * V;
+    for (std::size_t l = 0; l < c.layers; ++l) {
+        const double I = l == 0 ? static_cast<double>(c.input_size()) : D * H;
+        forward += D * (2 * N * I * G * H + 2 * N * H * G * H);
+    }
+    return 3 * forward;
+}
 
 struct Stats {
     double median = 0, min = 0, max = 0;
@@ -107,7 +182,7 @@ std::vector<double> timed_runs(std::size_t warmup, std::size_t runs, double per,
     return ms;
 }
 
-// The sgemm rate (GFLOP/s) of the recurrent step's shape, B x H @ (H x H)^T as x W_hh^T, with the
+// The sgemm rate (GFLOP/s) of a GEMM m x k @ (n x k)^T, as h W_hh^T, with the
 // thread count in force now: median over batches of calls, each batch long enough (>= ~2 ms) that the
 // timer's resolution does not matter.
 inline double sgemm_gflops(std::size_t m, std::size_t n, std::size_t k) {
@@ -160,8 +235,8 @@ struct Args {
 };
 
 inline void add_options(CLI::App& app, Args& a) {
-    app.add_option("--config", a.configs, "configurations to run: a b c d e f, or all (repeatable)")
-        ->check(CLI::IsMember({"a", "b", "c", "d", "e", "f", "all"}))
+    app.add_option("--config", a.configs, "configurations to run: a b c d e f g h i j k l, or all (repeatable)")
+        ->check(CLI::IsMember({"a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "l", "all"}))
         ->capture_default_str();
     app.add_option("--steps", a.steps, "timed training steps per configuration (repetitions for f: at least 20)")
         ->check(CLI::PositiveNumber)
@@ -179,8 +254,8 @@ inline void add_options(CLI::App& app, Args& a) {
 inline std::vector<Config> selected(const Args& a) {
     std::vector<Config> out;
     std::string names;
-    for (const auto& s : a.configs) names += s == "all" ? "abcdef" : s;
-    for (char c : std::string("abcdef"))
+    for (const auto& s : a.configs) names += s == "all" ? config_names : s;
+    for (char c : std::string(config_names))
         if (names.find(c) != std::string::npos) out.push_back(config_for(c));
     return out;
 }
@@ -199,14 +274,14 @@ struct Result {
 };
 
 // The result of a training-step configuration: the timings, GFLOP/s against the sgemm rate measured
-// now on the recurrent step's shape, and the peak memory above the baseline taken before the first
+// now on the recurrent step's shape (B x H @ H x G*H: h W_hh^T with every gate block), and the peak memory above the baseline taken before the first
 // step (baseline_kb from VmRSS, read again as VmHWM here).
 inline Result step_result(std::string name, const Config& c, int threads, const std::vector<double>& ms,
                           long baseline_kb, bool peak_reset) {
     const long peak_kb = status_kb("VmHWM");
     Result r{std::move(name), c, threads, stats(ms)};
     r.gflops = step_flops(c) / (r.ms.median * 1e6);
-    r.sgemm = sgemm_gflops(c.batch, c.hidden, c.hidden);
+    r.sgemm = sgemm_gflops(c.batch, c.gates() * c.hidden, c.hidden);
     if (baseline_kb >= 0 && peak_kb >= 0) r.peak_mb = (peak_kb - baseline_kb) / 1024.0;
     if (!peak_reset) r.note = "  (peak not reset: covers the configurations before)";
     return r;

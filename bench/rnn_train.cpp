@@ -1,9 +1,11 @@
-// Training-step benchmark of tapegrad: an Elman tanh RNN language model (one-hot or embedding input,
-// RNN, a Linear head at every step, mean cross-entropy), timed per whole step: forward from a zero
-// state, backward through the tape, clip_grad_norm to 5 and one Adam step. bench_torch_rnn runs the
-// same configurations with LibTorch and prints the same lines; bench/compare.sh puts them side by side.
+// Training-step benchmark of tapegrad: a recurrent language model (one-hot or embedding input; an
+// Elman RNN, LSTM or GRU layer, or an LSTM cell written from primitive ops; a Linear head at every
+// step; mean cross-entropy, masked past each sequence's length where lengths vary), timed per whole
+// step: forward from a zero state, backward through the tape, clip_grad_norm to 5 and one Adam step.
+// bench_torch_rnn runs the same configurations with LibTorch and prints the same lines;
+// bench/compare.sh puts them side by side.
 //
-//   bench_rnn_train [--config a|b|c|d|e|f|all]... [--steps N] [--warmup W] [--threads K] [--csv] [-v]
+//   bench_rnn_train [--config a|b|...|l|all]... [--steps N] [--warmup W] [--threads K] [--csv] [-v]
 #include <cmath>
 #include <cstdio>
 #include <memory>
@@ -19,26 +21,100 @@ using namespace rnn_bench;
 
 namespace {
 
-// [optional Embedding] -> RNN -> Linear: ids [T, B] -> logits [T, B, V].
+// An LSTM layer written the way a user writes a cell of their own (docs/custom_cell.md): four
+// registered parameters in PyTorch's layout (rows i, f, g, o) and a plain loop of public tape ops.
+//   gates = x W_ih^T + b_ih + h W_hh^T + b_hh,  split into i, f, g, o
+//   c' = sigmoid(f) * c + sigmoid(i) * tanh(g),  h' = sigmoid(o) * tanh(c')
+// The input projection of all steps is one GEMM over [T*B, I] before the loop, both biases folded in.
+class UserLSTM : public nn::Module {
+public:
+    UserLSTM(std::size_t input_size, std::size_t hidden_size) : hidden_size(hidden_size) {
+        const double k = 1.0 / std::sqrt(static_cast<double>(hidden_size));  // PyTorch's initialisation
+        w_ih = register_parameter("weight_ih", uniform({4 * hidden_size, input_size}, -k, k));
+        w_hh = register_parameter("weight_hh", uniform({4 * hidden_size, hidden_size}, -k, k));
+        b_ih = register_parameter("bias_ih", uniform({4 * hidden_size}, -k, k));
+        b_hh = register_parameter("bias_hh", uniform({4 * hidden_size}, -k, k));
+    }
+    std::string type_name() const override { return "UserLSTM"; }
+
+    // x [T, B, I] -> the states of every step [T, B, H], from h = c = 0.
+    Tensor forward(const Tensor& x) const {
+        const long T = static_cast<long>(x.size(0));
+        const std::size_t B = x.size(1);
+        const Tensor xw = linear(x, w_ih, b_ih + b_hh);  // [T, B, 4H]: every step's input projection
+        Tensor h = zeros({B, hidden_size}), c = zeros({B, hidden_size});
+        std::vector<Tensor> hs;
+        hs.reserve(static_cast<std::size_t>(T));
+        for (long t = 0; t < T; ++t) {
+            const Tensor gates = select(xw, 0, t) + linear(h, w_hh);  // [B, 4H]
+            const std::vector<Tensor> g = chunk(gates, 4, -1);
+            const Tensor i = sigmoid(g[0]), f = sigmoid(g[1]), cand = tanh(g[2]), o = sigmoid(g[3]);
+            c = f * c + i * cand;
+            h = o * tanh(c);
+            hs.push_back(h);
+        }
+        return stack(hs);
+    }
+    Tensor operator()(const Tensor& x) const { return forward(x); }
+
+    Tensor w_ih, w_hh, b_ih, b_hh;
+    const std::size_t hidden_size;
+};
+
+// [optional Embedding] -> recurrent layer -> Linear: ids [T, B] -> logits [T, B, V].
 struct Model : nn::Module {
     std::unique_ptr<nn::Embedding> embed;  // null: one-hot input
-    nn::RNN rnn;
+    // Exactly one recurrent layer, as the configuration says.
+    std::unique_ptr<nn::RNN> rnn;
+    std::unique_ptr<nn::LSTM> lstm;
+    std::unique_ptr<nn::GRU> gru;
+    std::unique_ptr<UserLSTM> user_lstm;
     nn::Linear head;
     const std::size_t vocab;
     explicit Model(const Config& c)
         : embed(c.embed ? std::make_unique<nn::Embedding>(c.vocab, c.embed) : nullptr),
-          rnn(nn::RNNOptions{
-              .input_size = c.input_size(), .hidden_size = c.hidden, .bidirectional = c.bidirectional}),
           head(c.directions() * c.hidden, c.vocab),
           vocab(c.vocab) {
         if (embed) register_module("embed", *embed);
-        register_module("rnn", rnn);
+        switch (c.cell) {
+            case Cell::rnn:
+                rnn = std::make_unique<nn::RNN>(nn::RNNOptions{.input_size = c.input_size(),
+                                                               .hidden_size = c.hidden,
+                                                               .num_layers = c.layers,
+                                                               .bidirectional = c.bidirectional});
+                register_module("rnn", *rnn);
+                break;
+            case Cell::lstm:
+                lstm = std::make_unique<nn::LSTM>(nn::LSTMOptions{.input_size = c.input_size(),
+                                                                  .hidden_size = c.hidden,
+                                                                  .num_layers = c.layers,
+                                                                  .bidirectional = c.bidirectional});
+                register_module("lstm", *lstm);
+                break;
+            case Cell::gru:
+                gru = std::make_unique<nn::GRU>(nn::GRUOptions{.input_size = c.input_size(),
+                                                               .hidden_size = c.hidden,
+                                                               .num_layers = c.layers,
+                                                               .bidirectional = c.bidirectional});
+                register_module("gru", *gru);
+                break;
+            case Cell::lstm_cell:
+                user_lstm = std::make_unique<UserLSTM>(c.input_size(), c.hidden);
+                register_module("lstm", *user_lstm);
+                break;
+        }
         register_module("head", head);
     }
     std::string type_name() const override { return "Model"; }
-    Tensor forward(const xt::xarray<std::int64_t>& ids) const {
+    // lengths: one per batch row, or empty for all T.
+    Tensor forward(const xt::xarray<std::int64_t>& ids, const std::vector<std::int64_t>& lengths) const {
         const Tensor x = embed ? (*embed)(ids) : one_hot(ids, vocab);  // [T, B, I]
-        return head(rnn(x).output);                                    // [T, B, V]
+        Tensor states;                                                 // [T, B, D*H]
+        if (rnn) states = (*rnn)(x, Tensor(), lengths).output;
+        if (lstm) states = (*lstm)(x, Tensor(), Tensor(), lengths).output;
+        if (gru) states = (*gru)(x, Tensor(), lengths).output;
+        if (user_lstm) states = (*user_lstm)(x);
+        return head(states);  // [T, B, V]
     }
 };
 
@@ -49,6 +125,15 @@ xt::xarray<std::int64_t> id_array(const Config& c, std::uint64_t seed) {
     return out;
 }
 
+// With lengths, the loss weight of each position [T, B]: 1 up to its sequence's length, 0 after.
+Tensor length_mask(const Config& c, const std::vector<std::int64_t>& lengths) {
+    xt::xarray<float> mask = xt::zeros<float>({c.seq, c.batch});
+    for (std::size_t t = 0; t < c.seq; ++t)
+        for (std::size_t b = 0; b < c.batch; ++b)
+            mask(t, b) = static_cast<std::int64_t>(t) < lengths[b] ? 1.0f : 0.0f;
+    return Tensor(std::move(mask));
+}
+
 Result run_rnn(const Config& c, const Args& a) {
     const bool peak_reset = reset_peak_rss();
     manual_seed(1);
@@ -56,12 +141,17 @@ Result run_rnn(const Config& c, const Args& a) {
     const std::vector<Tensor> params = model.parameters();
     nn::Adam opt(params, {.lr = 1e-3});
     const auto ids = id_array(c, input_seed), targets = id_array(c, target_seed);
+    const std::vector<std::int64_t> lengths = sequence_lengths(c);
+    // Mean over the positions inside their sequence (all T*B without lengths): padded positions
+    // weigh 0 in the loss and get no gradient.
+    CrossEntropyOptions loss_options;
+    if (!lengths.empty()) loss_options.weight = length_mask(c, lengths);
     const long baseline_kb = status_kb("VmRSS");  // model and data built, before the first step
     if (a.verbose) std::fprintf(stderr, "%s\n%s\n", describe(c).c_str(), model.summary().c_str());
 
     auto step = [&] {
         Tape tape;
-        const Tensor loss = cross_entropy(model.forward(ids), targets);  // mean over T*B positions
+        const Tensor loss = cross_entropy(model.forward(ids, lengths), targets, loss_options);
         tape.backward(loss);
         nn::clip_grad_norm(params, 5.0);
         opt.step();
@@ -105,7 +195,8 @@ Result run_overhead(const Config& c, const Args& a) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    CLI::App app{"tapegrad training-step benchmark: Elman RNN language model, and per-op tape overhead"};
+    CLI::App app{"tapegrad training-step benchmark: recurrent language models (Elman RNN, LSTM, GRU), and "
+                 "per-op tape overhead"};
     Args a;
     add_options(app, a);
     CLI11_PARSE(app, argc, argv);

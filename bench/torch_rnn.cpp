@@ -1,9 +1,12 @@
-// The LibTorch counterpart of bench_rnn_train: the same configurations, ids, step (forward from a zero
-// state, mean cross-entropy over all steps, backward, clip_grad_norm_ to 5, one Adam step at lr 1e-3)
-// and output lines, so bench/compare.sh can put tapegrad and LibTorch side by side. Each of a-d runs
-// twice: with torch::nn::RNN, and with a hand-unrolled loop of torch ops; the faster is marked.
+// The LibTorch counterpart of bench_rnn_train: the same configurations, ids, lengths, step (forward
+// from a zero state, mean cross-entropy over all steps or, where lengths vary, over the steps inside
+// each sequence, backward, clip_grad_norm_ to 5, one Adam step at lr 1e-3) and output lines, so
+// bench/compare.sh can put tapegrad and LibTorch side by side. Each of a-d runs twice: with
+// torch::nn::RNN, and with a hand-unrolled loop of torch ops; the faster is marked. e, g, h, j, k and
+// l run torch::nn's layer (RNN, LSTM, GRU; k through pack_padded_sequence), i the LSTM cell written
+// from torch ops.
 //
-//   bench_torch_rnn [--config a|b|c|d|e|f|all]... [--steps N] [--warmup W] [--threads K] [--csv] [-v]
+//   bench_torch_rnn [--config a|b|...|l|all]... [--steps N] [--warmup W] [--threads K] [--csv] [-v]
 //                   [--variant nn|unrolled|both]
 #include <cmath>
 #include <cstdio>
@@ -16,6 +19,7 @@
 
 using namespace rnn_bench;
 namespace F = torch::nn::functional;
+namespace rnn_utils = torch::nn::utils::rnn;
 
 namespace {
 
@@ -32,30 +36,64 @@ struct Variant {
     std::function<torch::Tensor(const torch::Tensor&)> forward;
     // Modules kept alive by the closures.
     torch::nn::Embedding embed{nullptr};
-    torch::nn::RNN rnn{nullptr};
     torch::nn::Linear head{nullptr};
+    std::function<torch::Tensor(const torch::Tensor&)> recurrent;  // [T, B, I] -> [T, B, D*H]
 };
 
 torch::Tensor input_of(const Config& c, torch::nn::Embedding embed, const torch::Tensor& ids) {
     return c.embed ? embed->forward(ids) : torch::one_hot(ids, static_cast<long>(c.vocab)).to(torch::kFloat);
 }
 
-// torch::nn::Embedding -> torch::nn::RNN -> torch::nn::Linear.
+// A torch::nn recurrent layer (RNN, LSTM or GRU) over x [T, B, I] -> [T, B, D*H]. With lengths, the
+// batch goes through pack_padded_sequence (unsorted lengths, enforce_sorted=false) and comes back
+// through pad_packed_sequence, padded with zeros to T steps.
+template <class Layer>
+std::function<torch::Tensor(const torch::Tensor&)> layer_forward(Layer layer, const Config& c) {
+    const std::vector<std::int64_t> lengths = sequence_lengths(c);
+    // mutable: a const ModuleHolder gives a const module, and forward is not const.
+    if (lengths.empty()) return [layer](const torch::Tensor& x) mutable { return std::get<0>(layer->forward(x)); };
+    const torch::Tensor len = torch::tensor(lengths, torch::kLong);
+    const long T = static_cast<long>(c.seq);
+    return [layer, len, T](const torch::Tensor& x) mutable {
+        const rnn_utils::PackedSequence packed =
+            rnn_utils::pack_padded_sequence(x, len, /*batch_first=*/false, /*enforce_sorted=*/false);
+        const rnn_utils::PackedSequence out = std::get<0>(layer->forward_with_packed_input(packed));
+        return std::get<0>(rnn_utils::pad_packed_sequence(out, /*batch_first=*/false, /*padding_value=*/0.0, T));
+    };
+}
+
+// torch::nn::Embedding -> torch::nn::RNN, LSTM or GRU -> torch::nn::Linear.
 std::unique_ptr<Variant> nn_variant(const Config& c) {
     auto v = std::make_unique<Variant>();
     v->name = "libtorch-nn";
     if (c.embed) v->embed = torch::nn::Embedding(c.vocab, c.embed);
-    v->rnn = torch::nn::RNN(torch::nn::RNNOptions(c.input_size(), c.hidden)
-                                .nonlinearity(torch::kTanh)
-                                .bidirectional(c.bidirectional));
-    v->head = torch::nn::Linear(c.directions() * c.hidden, c.vocab);
     if (c.embed) for (auto& p : v->embed->parameters()) v->params.push_back(p);
-    for (auto& p : v->rnn->parameters()) v->params.push_back(p);
+    const long I = static_cast<long>(c.input_size()), H = static_cast<long>(c.hidden);
+    const long L = static_cast<long>(c.layers);
+    auto add_params = [&](const auto& layer) {
+        for (auto& p : layer->parameters()) v->params.push_back(p);
+    };
+    if (c.cell == Cell::lstm) {
+        torch::nn::LSTM lstm(torch::nn::LSTMOptions(I, H).num_layers(L).bidirectional(c.bidirectional));
+        add_params(lstm);
+        v->recurrent = layer_forward(lstm, c);
+    } else if (c.cell == Cell::gru) {
+        torch::nn::GRU gru(torch::nn::GRUOptions(I, H).num_layers(L).bidirectional(c.bidirectional));
+        add_params(gru);
+        v->recurrent = layer_forward(gru, c);
+    } else {
+        torch::nn::RNN rnn(torch::nn::RNNOptions(I, H)
+                               .nonlinearity(torch::kTanh)
+                               .num_layers(L)
+                               .bidirectional(c.bidirectional));
+        add_params(rnn);
+        v->recurrent = layer_forward(rnn, c);
+    }
+    v->head = torch::nn::Linear(c.directions() * c.hidden, c.vocab);
     for (auto& p : v->head->parameters()) v->params.push_back(p);
     Variant* self = v.get();
     v->forward = [self, c](const torch::Tensor& ids) {
-        const auto out = std::get<0>(self->rnn->forward(input_of(c, self->embed, ids)));  // [T, B, D*H]
-        return self->head->forward(out);
+        return self->head->forward(self->recurrent(input_of(c, self->embed, ids)));  // [T, B, V]
     };
     return v;
 }
@@ -104,12 +142,61 @@ std::unique_ptr<Variant> unrolled_variant(const Config& c) {
     return v;
 }
 
+// (i): an LSTM cell written with torch ops, the same math and the same structure as bench_rnn_train's
+// UserLSTM: the input projection of all steps is one GEMM up front with both biases folded in, then a
+// step is one addmm (h W_hh^T added to that step's projection), chunk into i, f, g, o, and
+//   c' = sigmoid(f) * c + sigmoid(i) * tanh(g),  h' = sigmoid(o) * tanh(c'),
+// from h = c = 0; the head runs once on the stacked states.
+std::unique_ptr<Variant> lstm_cell_variant(const Config& c) {
+    auto v = std::make_unique<Variant>();
+    v->name = "libtorch-unrolled";
+    const long H = static_cast<long>(c.hidden), I = static_cast<long>(c.input_size());
+    const double k = 1.0 / std::sqrt(static_cast<double>(H));
+    if (c.embed) v->embed = torch::nn::Embedding(c.vocab, c.embed);
+    auto u = [&](std::vector<long> shape) { return torch::empty(shape).uniform_(-k, k).requires_grad_(); };
+    const torch::Tensor w_ih = u({4 * H, I}), w_hh = u({4 * H, H}), b_ih = u({4 * H}), b_hh = u({4 * H});
+    v->head = torch::nn::Linear(c.hidden, c.vocab);
+    if (c.embed) for (auto& p : v->embed->parameters()) v->params.push_back(p);
+    v->params.insert(v->params.end(), {w_ih, w_hh, b_ih, b_hh});
+    for (auto& p : v->head->parameters()) v->params.push_back(p);
+    Variant* self = v.get();
+    v->forward = [self, c, w_ih, w_hh, b_ih, b_hh](const torch::Tensor& ids) {
+        const torch::Tensor x = input_of(c, self->embed, ids);  // [T, B, I]
+        const long T = static_cast<long>(c.seq), B = static_cast<long>(c.batch), H = static_cast<long>(c.hidden);
+        // unbind: T views [B, 4H] whose gradients come back as one stack (indexing xw[t] instead would
+        // have each step's backward add into a zero tensor of all T steps).
+        const std::vector<torch::Tensor> xw = torch::linear(x, w_ih, b_ih + b_hh).unbind(0);  // T x [B, 4H]
+        const torch::Tensor w_hh_t = w_hh.t();
+        torch::Tensor h = torch::zeros({B, H}), cell = torch::zeros({B, H});
+        std::vector<torch::Tensor> hs;
+        hs.reserve(T);
+        for (long t = 0; t < T; ++t) {
+            const std::vector<torch::Tensor> g = torch::addmm(xw[t], h, w_hh_t).chunk(4, 1);  // [B, H] each
+            const torch::Tensor i = torch::sigmoid(g[0]), f = torch::sigmoid(g[1]), cand = torch::tanh(g[2]),
+                                o = torch::sigmoid(g[3]);
+            cell = f * cell + i * cand;
+            h = o * torch::tanh(cell);
+            hs.push_back(h);
+        }
+        return self->head->forward(torch::stack(hs));  // [T, B, V]
+    };
+    return v;
+}
+
 Result run_rnn(const Config& c, const Args& a, const std::string& which) {
     const bool peak_reset = reset_peak_rss();
     torch::manual_seed(1);
-    auto v = which == "nn" ? nn_variant(c) : unrolled_variant(c);
+    auto v = c.cell == Cell::lstm_cell ? lstm_cell_variant(c) : which == "nn" ? nn_variant(c) : unrolled_variant(c);
     torch::optim::Adam opt(v->params, torch::optim::AdamOptions(1e-3));
     const torch::Tensor ids = id_tensor(c, input_seed), targets = id_tensor(c, target_seed).reshape({-1});
+    // With lengths, each position's loss weight (1 inside its sequence, 0 past it), flattened like the
+    // targets; the loss is then sum(w * loss) / sum(w), as tapegrad's cross_entropy with a weight.
+    torch::Tensor mask;
+    if (const auto lengths = sequence_lengths(c); !lengths.empty()) {
+        const torch::Tensor len = torch::tensor(lengths, torch::kLong);                        // [B]
+        mask = (torch::arange(static_cast<long>(c.seq)).unsqueeze(1) < len.unsqueeze(0));  // [T, B]
+        mask = mask.to(torch::kFloat).reshape({-1});
+    }
     const long baseline_kb = status_kb("VmRSS");  // model and data built, before the first step
     if (a.verbose) {
         long n = 0;
@@ -120,7 +207,11 @@ Result run_rnn(const Config& c, const Args& a, const std::string& which) {
     const long V = static_cast<long>(c.vocab);
     auto step = [&] {
         opt.zero_grad();
-        const torch::Tensor loss = F::cross_entropy(v->forward(ids).reshape({-1, V}), targets);  // mean
+        const torch::Tensor logits = v->forward(ids).reshape({-1, V});
+        const torch::Tensor loss =
+            mask.defined() ? (F::cross_entropy(logits, targets, F::CrossEntropyFuncOptions().reduction(torch::kNone)) *
+                              mask).sum() / mask.sum()
+                           : F::cross_entropy(logits, targets);  // mean
         loss.backward();
         torch::nn::utils::clip_grad_norm_(v->params, 5.0);
         opt.step();
@@ -166,7 +257,8 @@ int main(int argc, char** argv) {
     add_options(app, a);
     std::string variant = "both";
     app.add_option("--variant", variant, "for a-d: nn (torch::nn::RNN), unrolled (a loop of torch ops) or both; "
-                                         "e runs nn unless this names one")
+                                         "e runs nn unless this names one; g-l have one variant each "
+                                         "(i: the LSTM cell from torch ops, the others torch::nn's layer)")
         ->check(CLI::IsMember({"nn", "unrolled", "both"}));
     int intra_op = 0;
     app.add_option("--intra-op-threads", intra_op, "LibTorch's OpenMP threads (default: --threads)");
@@ -182,9 +274,13 @@ int main(int argc, char** argv) {
                 print(run_overhead(c, a), a.csv);
                 continue;
             }
+            // The unrolled Elman loop covers one layer of tanh RNN: a-e. The later configurations
+            // have one variant each (run_rnn picks the LSTM cell for i, torch::nn's layer otherwise).
+            const bool elman = c.cell == Cell::rnn && c.layers == 1 && !c.variable_lengths;
             std::vector<std::string> which{variant};
-            if (variant == "both") which = c.name == 'e' ? std::vector<std::string>{"nn"}
-                                                         : std::vector<std::string>{"nn", "unrolled"};
+            if (!elman) which = {c.cell == Cell::lstm_cell ? "unrolled" : "nn"};
+            else if (variant == "both") which = c.name == 'e' ? std::vector<std::string>{"nn"}
+                                                              : std::vector<std::string>{"nn", "unrolled"};
             std::vector<Result> rs;
             for (const auto& w : which) rs.push_back(run_rnn(c, a, w));
             if (rs.size() == 2 && !a.csv)
