@@ -1,9 +1,11 @@
-// tapegrad::nn: everything in nn/ in one include: modules, layers, optimizers, save/load.
+// tapegrad::nn: everything in nn/ in one include: modules, layers, initialisers, optimizers and
+// learning-rate schedulers, save/load.
 #pragma once
 
 #include "checkpoint.hpp"
 #include "gru.hpp"
 #include "heads.hpp"
+#include "init.hpp"
 #include "linear.hpp"
 #include "loss.hpp"
 #include "lstm.hpp"
