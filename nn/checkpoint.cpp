@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -17,6 +18,7 @@ namespace {
 const std::string kOptimizer = "optimizer.";
 const std::string kExtra = "extra.";
 const std::string kMeta = "checkpoint.";
+const std::string kScheduler = "scheduler.";
 constexpr double kVersion = 1.0;
 
 bool starts_with(const std::string& s, const std::string& p) { return s.rfind(p, 0) == 0; }
@@ -29,18 +31,24 @@ Tensor encode_text(const std::string& s) {
 }
 }  // namespace
 
-void save_checkpoint(const std::string& path, const Module& module, const Optimizer& optimizer, std::size_t step,
-                     const Generator& gen, const NamedTensors& extras) {
+namespace {
+// save_checkpoint, with the scheduler's state under "scheduler." when there is one.
+void save_impl(const std::string& path, const Module& module, const Optimizer& optimizer,
+               const LRScheduler* scheduler, std::size_t step, const Generator& gen, const NamedTensors& extras) {
     if (static_cast<double>(step) >= 9007199254740992.0)  // 2^53: beyond it a float64 loses integers
         throw ValueError(fmt::format("save_checkpoint {}: step {} is too large to store exactly", path, step));
     NamedTensors all = state_dict(module);
+    std::vector<std::string> reserved{kOptimizer, kExtra, kMeta};
+    if (scheduler) reserved.push_back(kScheduler);
     for (const auto& [name, t] : all)
-        for (const std::string& p : {kOptimizer, kExtra, kMeta})
+        for (const std::string& p : reserved)
             if (starts_with(name, p))
                 throw ValueError(fmt::format("save_checkpoint {}: parameter '{}' starts with '{}', which the "
                                              "checkpoint reserves for its own entries",
                                              path, name, p));
     for (auto& [name, t] : optimizer.state_dict()) all.emplace_back(kOptimizer + name, t);
+    if (scheduler)
+        for (auto& [name, t] : scheduler->state_dict()) all.emplace_back(kScheduler + name, t);
     for (const auto& [name, t] : extras) {
         if (name.empty()) throw ValueError(fmt::format("save_checkpoint {}: an extra tensor has an empty name", path));
         if (!t.defined()) throw ValueError(fmt::format("save_checkpoint {}: extra '{}' is undefined", path, name));
@@ -53,22 +61,51 @@ void save_checkpoint(const std::string& path, const Module& module, const Optimi
     save_tensors(all, path);  // checks duplicate names (e.g. an extra given twice)
 }
 
-CheckpointInfo load_checkpoint(const std::string& path, Module& module, Optimizer& optimizer, Generator& gen) {
-    NamedTensors entries;
+CheckpointInfo restore_impl(const NamedTensors& entries, const std::string& path, Module& module,
+                            Optimizer& optimizer, LRScheduler* scheduler, Generator& gen);
+
+NamedTensors read_checkpoint(const std::string& path) {
     try {
-        entries = load_tensors(path);
+        return load_tensors(path);
     } catch (const FormatError& e) {
         throw FormatError(fmt::format("load_checkpoint: {}", e.what()));
     }
-    return restore_checkpoint(entries, path, module, optimizer, gen);
+}
+}  // namespace
+
+void save_checkpoint(const std::string& path, const Module& module, const Optimizer& optimizer, std::size_t step,
+                     const Generator& gen, const NamedTensors& extras) {
+    save_impl(path, module, optimizer, nullptr, step, gen, extras);
+}
+void save_checkpoint(const std::string& path, const Module& module, const Optimizer& optimizer,
+                     const LRScheduler& scheduler, std::size_t step, const Generator& gen, const NamedTensors& extras) {
+    save_impl(path, module, optimizer, &scheduler, step, gen, extras);
+}
+
+CheckpointInfo load_checkpoint(const std::string& path, Module& module, Optimizer& optimizer, Generator& gen) {
+    return restore_impl(read_checkpoint(path), path, module, optimizer, nullptr, gen);
+}
+CheckpointInfo load_checkpoint(const std::string& path, Module& module, Optimizer& optimizer, LRScheduler& scheduler,
+                               Generator& gen) {
+    return restore_impl(read_checkpoint(path), path, module, optimizer, &scheduler, gen);
 }
 
 CheckpointInfo restore_checkpoint(const NamedTensors& entries, const std::string& path, Module& module,
                                   Optimizer& optimizer, Generator& gen) {
+    return restore_impl(entries, path, module, optimizer, nullptr, gen);
+}
+CheckpointInfo restore_checkpoint(const NamedTensors& entries, const std::string& path, Module& module,
+                                  Optimizer& optimizer, LRScheduler& scheduler, Generator& gen) {
+    return restore_impl(entries, path, module, optimizer, &scheduler, gen);
+}
+
+namespace {
+CheckpointInfo restore_impl(const NamedTensors& entries, const std::string& path, Module& module,
+                            Optimizer& optimizer, LRScheduler* scheduler, Generator& gen) {
     auto bad = [&](const std::string& why) {
         return FormatError(fmt::format("load_checkpoint {}: {}", path, why));
     };
-    NamedTensors model, opt;
+    NamedTensors model, opt, sched;
     std::map<std::string, Tensor> meta;
     std::map<std::string, int> seen;
     CheckpointInfo info;
@@ -86,6 +123,8 @@ CheckpointInfo restore_checkpoint(const NamedTensors& entries, const std::string
                     throw bad(fmt::format("'{}' is {}, not a step count", name, v));
             }
             opt.emplace_back(key, t);
+        } else if (scheduler && starts_with(name, kScheduler)) {
+            sched.emplace_back(name.substr(kScheduler.size()), t);
         } else if (starts_with(name, kExtra)) {
             if (name.size() == kExtra.size()) throw bad(fmt::format("an '{}' entry has an empty name", kExtra));
             info.extras.emplace_back(name.substr(kExtra.size()), t);
@@ -136,10 +175,26 @@ CheckpointInfo restore_checkpoint(const NamedTensors& entries, const std::string
     meta.erase("generator");
     if (!meta.empty()) throw bad(fmt::format("unknown entry '{}{}'", kMeta, meta.begin()->first));
 
-    // Model and optimizer are checked (and the model rolled back) before the generator changes.
+    // The scheduler is loaded first (it checks everything before changing anything) and put back if
+    // the model or optimizer do not fit; model and optimizer are checked (and the model rolled
+    // back) before the generator changes.
+    NamedTensors sched_before;
+    if (scheduler) {
+        if (sched.empty())
+            throw ValueError(fmt::format("load_checkpoint {}: the checkpoint holds no scheduler state (no '{}' "
+                                         "entries); it was saved without a scheduler",
+                                         path, kScheduler));
+        sched_before = scheduler->state_dict();
+        try {
+            scheduler->load_state_dict(sched);
+        } catch (const ValueError& e) {
+            throw ValueError(fmt::format("load_checkpoint {}: {}", path, e.what()));
+        }
+    }
     try {
         load_state_dicts(module, optimizer, model, opt);
     } catch (const ValueError& e) {
+        if (scheduler) scheduler->load_state_dict(sched_before);
         throw ValueError(fmt::format("load_checkpoint {}: {}", path, e.what()));
     }
     // An optimizer state with its groups' learning rates has restored them; one saved before
@@ -150,5 +205,6 @@ CheckpointInfo restore_checkpoint(const NamedTensors& entries, const std::string
     gen = restored;
     return info;
 }
+}  // namespace
 
 }  // namespace tapegrad::nn

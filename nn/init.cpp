@@ -57,7 +57,8 @@ Tensor fill_uniform(Tensor t, double lo, double hi, Generator& gen) {
     const float h = static_cast<float>(hi);
     const float top = static_cast<double>(h) < hi ? h : std::nextafter(h, -std::numeric_limits<float>::infinity());
     auto& v = t.mutable_value<float>();
-    for (std::size_t i = 0; i < v.size(); ++i) v.data()[i] = std::min(static_cast<float>(lo + width * gen.uniform()), top);
+    for (std::size_t i = 0; i < v.size(); ++i)
+        v.data()[i] = std::min(static_cast<float>(lo + width * gen.uniform()), top);
     return t;
 }
 

@@ -15,6 +15,7 @@
 #include "progress.hpp"
 #include "rnn.hpp"
 #include "sample.hpp"
+#include "scheduler.hpp"
 #include "sequence.hpp"
 #include "serialize.hpp"
 #include "tbptt.hpp"

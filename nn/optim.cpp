@@ -32,8 +32,9 @@ Optimizer::Optimizer(std::vector<GroupSpec> groups) {
     for (std::size_t g = 0; g < groups.size(); ++g) {
         const double lr = groups[g].lr;
         if (!(lr >= 0.0) || !std::isfinite(lr))
-            throw ValueError(groups.size() == 1 ? fmt::format("optimizer: learning rate {} is invalid", lr)
-                                                : fmt::format("optimizer: group {}: learning rate {} is invalid", g, lr));
+            throw ValueError(groups.size() == 1
+                                 ? fmt::format("optimizer: learning rate {} is invalid", lr)
+                                 : fmt::format("optimizer: group {}: learning rate {} is invalid", g, lr));
         for (Tensor& p : groups[g].params) {
             params_.push_back(p);
             group_of_.push_back(g);
@@ -220,7 +221,8 @@ void Optimizer::load_state_dict(const NamedTensors& state) {
     // The groups' learning rates, when the state has them (a state saved before groups existed
     // has none, and leaves the learning rates as they are).
     std::vector<ParamGroup> groups = groups_;
-    const bool has_groups = std::any_of(given.begin(), given.end(), [](const auto& e) { return starts_with(e.first, "group."); });
+    const bool has_groups =
+        std::any_of(given.begin(), given.end(), [](const auto& e) { return starts_with(e.first, "group."); });
     if (has_groups) {
         std::size_t saved_groups = 0;
         while (given.count(fmt::format("group.{}.lr", saved_groups))) ++saved_groups;
@@ -279,7 +281,8 @@ std::vector<Optimizer::GroupSpec> group_specs(const char* type, const std::vecto
     for (std::size_t g = 0; g < groups.size(); ++g) {
         Options o = resolve(groups[g], defaults);
         const std::string w = who(type, g, groups.size());
-        if (!(o.lr >= 0.0) || !std::isfinite(o.lr)) throw ValueError(fmt::format("{}: learning rate {} is invalid", w, o.lr));
+        if (!(o.lr >= 0.0) || !std::isfinite(o.lr))
+            throw ValueError(fmt::format("{}: learning rate {} is invalid", w, o.lr));
         check(o, w);
         specs.push_back({groups[g].params, o.lr, slots(o)});
     }
@@ -307,7 +310,8 @@ SGDOptions resolve_sgd(const SGDGroup& g, const SGDOptions& d) {
 }
 void check_sgd(const SGDOptions& o, const std::string& w) {
     if (!(o.momentum >= 0) || !(o.weight_decay >= 0) || !std::isfinite(o.momentum) || !std::isfinite(o.weight_decay))
-        throw ValueError(fmt::format("{}: momentum {} and weight_decay {} must be >= 0", w, o.momentum, o.weight_decay));
+        throw ValueError(
+            fmt::format("{}: momentum {} and weight_decay {} must be >= 0", w, o.momentum, o.weight_decay));
     if (!std::isfinite(o.dampening)) throw ValueError(fmt::format("{}: dampening {} must be finite", w, o.dampening));
     if (o.nesterov && (o.momentum <= 0 || o.dampening != 0))
         throw ValueError(fmt::format("{}: nesterov needs momentum > 0 and dampening 0", w));
