@@ -182,7 +182,10 @@ Tensor kaiming_normal_(Tensor t, const KaimingOptions& options, Generator& gen) 
         fans("kaiming_normal_", t.shape());
         return t;
     }
-    return fill_normal(std::move(t), 0.0, kaiming_std("kaiming_normal_", t, options), gen);
+    // Computed before the call: t is moved into fill_normal's parameter, and the order in which
+    // arguments are evaluated is unspecified (clang reads them left to right).
+    const double sd = kaiming_std("kaiming_normal_", t, options);
+    return fill_normal(std::move(t), 0.0, sd, gen);
 }
 
 Tensor orthogonal_(Tensor t, double gain, Generator& gen) {
