@@ -1,6 +1,9 @@
-// tapegrad::nn: GRUCell and GRU, composed from tape ops (linear, split, sigmoid, tanh, mul, add);
-// their gradients, backpropagation through time included, come from the tape. The sequence driver
-// shared with RNN and LSTM (nn/recurrent.cpp) handles layers, directions and variable lengths.
+// tapegrad::nn: GRUCell and GRU. GRUCell is composed from tape ops (linear, split, sigmoid, tanh,
+// mul, add). The GRU layer runs each layer and direction as one fused gru_sequence op
+// (autograd/recurrent.hpp), lengths included; in anomaly mode it runs the composed cell per step
+// instead, so that a message can name the step. Both give the same values and gradients
+// (tests/test_ops_recurrent.cpp compares them). The sequence driver shared with RNN and LSTM
+// (nn/recurrent.cpp) handles layers, directions and variable lengths.
 #include "gru.hpp"
 
 #include <fmt/format.h>
@@ -76,7 +79,12 @@ GRUResult GRU::forward(const Tensor& input, const Tensor& h0, const std::vector<
         const RecurrentWeights& w = weights_[ld];
         return std::vector<Tensor>{gru_update(xw_t, linear(state[0], w.w_hh, w.b_hh), state[0], H)};
     };
-    detail::RecurrentOutput r = detail::run_recurrent(spec, input, {h0}, lengths, project, step);
+    auto sequence = [&](std::size_t ld, const Tensor& in, const std::vector<Tensor>& init, bool reverse,
+                        const std::vector<std::int64_t>& len) {
+        const RecurrentWeights& w = weights_[ld];
+        return gru_sequence(in, init[0], w.w_ih, w.w_hh, w.b_ih, w.b_hh, {.reverse = reverse, .lengths = len});
+    };
+    detail::RecurrentOutput r = detail::run_recurrent(spec, input, {h0}, lengths, project, step, sequence);
     return {r.output, r.finals[0]};
 }
 

@@ -1,5 +1,6 @@
 // tapegrad::nn: the GRU, as one step (GRUCell) and as a multi-layer, optionally bidirectional layer
-// over a whole sequence (GRU). Composed from tape ops, so the backward pass comes from the tape.
+// over a whole sequence (GRU). The cell is composed from tape ops; the layer runs each layer and
+// direction as one fused gru_sequence op (the composed cell in anomaly mode).
 // Parameter names, shapes, gate order (r, z, n), equations, layouts and initialisation are
 // PyTorch's, so weights move between the two by name.
 #pragma once

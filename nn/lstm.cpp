@@ -1,6 +1,9 @@
-// tapegrad::nn: LSTMCell and LSTM, composed from tape ops (linear, split, sigmoid, tanh, mul, add);
-// their gradients, backpropagation through time included, come from the tape. The sequence driver
-// shared with RNN and GRU (nn/recurrent.cpp) handles layers, directions and variable lengths.
+// tapegrad::nn: LSTMCell and LSTM. LSTMCell is composed from tape ops (linear, split, sigmoid, tanh,
+// mul, add). The LSTM layer runs each layer and direction as one fused lstm_sequence op
+// (autograd/recurrent.hpp), lengths included; in anomaly mode it runs the composed cell per step
+// instead, so that a message can name the step. Both give the same values and gradients
+// (tests/test_ops_recurrent.cpp compares them). The sequence driver shared with RNN and GRU
+// (nn/recurrent.cpp) handles layers, directions and variable lengths.
 #include "lstm.hpp"
 
 #include <fmt/format.h>
@@ -84,7 +87,12 @@ LSTMResult LSTM::forward(const Tensor& input, const Tensor& h0, const Tensor& c0
         const LSTMState next = lstm_update(xw_t + linear(state[0], weights_[ld].w_hh, Tensor()), state[1], H);
         return std::vector<Tensor>{next.h, next.c};
     };
-    detail::RecurrentOutput r = detail::run_recurrent(spec, input, {h0, c0}, lengths, project, step);
+    auto sequence = [&](std::size_t ld, const Tensor& in, const std::vector<Tensor>& init, bool reverse,
+                        const std::vector<std::int64_t>& len) {
+        const RecurrentWeights& w = weights_[ld];
+        return lstm_sequence(in, init[0], init[1], w.w_ih, w.w_hh, w.b_ih, w.b_hh, {.reverse = reverse, .lengths = len});
+    };
+    detail::RecurrentOutput r = detail::run_recurrent(spec, input, {h0, c0}, lengths, project, step, sequence);
     return {r.output, r.finals[0], r.finals[1]};
 }
 

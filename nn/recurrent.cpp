@@ -145,10 +145,10 @@ RecurrentOutput run_recurrent(const RecurrentSpec& s, const Tensor& input, const
             throw DTypeError(fmt::format("{}: {} is {} but the parameters are {}", name, sn, dtype_name(st.dtype()),
                                          dtype_name(s.dtype)));
     }
-    const StepMasks masks = make_masks(lengths, T, B, s.dtype);
-    const Tensor zero_state = zeros({B, H}, s.dtype);
+    const bool fused = sequence && !anomaly_mode();
+    const StepMasks masks = fused ? StepMasks{} : make_masks(lengths, T, B, s.dtype);
+    const Tensor zero_state = fused ? Tensor() : zeros({B, H}, s.dtype);
 
-    const bool fused = sequence && S == 1 && !masks.any() && !anomaly_mode();
     std::vector<std::vector<Tensor>> finals(S);  // per state, index layer * D + direction
     Tensor layer_in = x;
     for (std::size_t l = 0; l < L; ++l) {
@@ -159,10 +159,13 @@ RecurrentOutput run_recurrent(const RecurrentSpec& s, const Tensor& input, const
             auto initial = [&](std::size_t i, const Tensor& otherwise) {
                 return i < init.size() && init[i].defined() ? select(init[i], 0, static_cast<long>(ld)) : otherwise;
             };
-            if (fused) {
-                Tensor out = sequence(ld, layer_in, initial(0, Tensor()), d == 1);  // [T, B, H]; no h0: zeros
-                finals[0].push_back(select(out, 0, d == 0 ? static_cast<long>(T) - 1 : 0));
-                dir_out.push_back(std::move(out));
+            if (fused) {  // no initial state: undefined, which the fused ops read as zeros
+                std::vector<Tensor> st(S);
+                for (std::size_t i = 0; i < S; ++i) st[i] = initial(i, Tensor());
+                SequenceResult r = sequence(ld, layer_in, st, d == 1, lengths);
+                finals[0].push_back(r.h_n);
+                if (S > 1) finals[1].push_back(r.c_n);
+                dir_out.push_back(std::move(r.output));
                 continue;
             }
             std::vector<Tensor> state(S);

@@ -1,9 +1,9 @@
 // tapegrad::nn: RNNCell and RNN, unrolled on the tape. The sequence driver shared with LSTM and GRU
 // (nn/recurrent.cpp) handles layers, directions and variable lengths. Each layer and direction is
-// one fused rnn_sequence op (autograd/recurrent.hpp); with lengths, or in anomaly mode, it is
-// composed per step instead: the input projection of all steps as one GEMM (linear over
-// [T, B, in]), then per step the recurrent product and the nonlinearity. Both give the same values
-// and gradients (tests/test_ops_recurrent.cpp compares them).
+// one fused rnn_sequence op (autograd/recurrent.hpp), with or without lengths; in anomaly mode it
+// is composed per step instead, so that a message can name the step: the input projection of all
+// steps as one GEMM (linear over [T, B, in]), then per step the recurrent product and the
+// nonlinearity. Both give the same values and gradients (tests/test_ops_recurrent.cpp compares them).
 #include "rnn.hpp"
 
 #include <fmt/format.h>
@@ -81,10 +81,11 @@ RNNResult RNN::forward(const Tensor& input, const Tensor& h0, const std::vector<
     auto step = [&](std::size_t ld, const Tensor& xw_t, const std::vector<Tensor>& state) {
         return std::vector<Tensor>{activate(o.nonlinearity, xw_t + linear(state[0], weights_[ld].w_hh, Tensor()))};
     };
-    auto sequence = [&](std::size_t ld, const Tensor& in, const Tensor& h, bool reverse) {
+    auto sequence = [&](std::size_t ld, const Tensor& in, const std::vector<Tensor>& init, bool reverse,
+                        const std::vector<std::int64_t>& len) {
         const RecurrentWeights& w = weights_[ld];
-        return rnn_sequence(in, h, w.w_ih, w.w_hh, w.b_ih, w.b_hh,
-                            {.relu = o.nonlinearity == Nonlinearity::relu, .reverse = reverse});
+        return rnn_sequence(in, init[0], w.w_ih, w.w_hh, w.b_ih, w.b_hh,
+                            {.relu = o.nonlinearity == Nonlinearity::relu, .reverse = reverse, .lengths = len});
     };
     detail::RecurrentOutput r = detail::run_recurrent(spec, input, {h0}, lengths, project, step, sequence);
     return {r.output, r.finals[0]};

@@ -1,6 +1,7 @@
 // tapegrad::nn: the Elman RNN, as one step (RNNCell) and as a multi-layer, optionally
-// bidirectional layer over a whole sequence (RNN). Both are composed from tape ops: their gradients,
-// backpropagation through time included, come from the tape, not from hand-written recurrence code.
+// bidirectional layer over a whole sequence (RNN). The cell is composed from tape ops; the layer runs
+// each layer and direction as one fused rnn_sequence op (the composed cell in anomaly mode). Their
+// gradients, backpropagation through time included, come from the tape.
 // Names, shapes, layouts and initialisation are PyTorch's, so weights move between the two.
 #pragma once
 

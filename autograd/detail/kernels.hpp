@@ -14,6 +14,14 @@
 
 namespace tapegrad::detail {
 
+// Warns once on stderr when OpenBLAS runs kernels weaker than this CPU (blas_info.cpp).
+void warn_if_blas_weaker();
+// The first matrix product makes that check; later ones pay only the test of a static's guard.
+inline void check_blas_once() {
+    static const bool checked = (warn_if_blas_weaker(), true);
+    (void)checked;
+}
+
 // C[m, n] = op(A) @ op(B) + beta C, on row-major buffers; op(X) is X or X^T.
 // A is stored [m, k] (or [k, m] when ta), B is stored [k, n] (or [n, k] when tb).
 // k = 0 gives beta C (zeros when beta is 0, whatever C held).
@@ -26,6 +34,7 @@ void gemm(const T* A, const T* B, T* C, std::size_t m, std::size_t k, std::size_
             for (std::size_t i = 0; i < m * n; ++i) C[i] *= beta;
         return;
     }
+    check_blas_once();
     const auto M = static_cast<blasint>(m), N = static_cast<blasint>(n), K = static_cast<blasint>(k);
     const blasint lda = ta ? M : K, ldb = tb ? K : N;
     const CBLAS_TRANSPOSE opa = ta ? CblasTrans : CblasNoTrans, opb = tb ? CblasTrans : CblasNoTrans;
@@ -40,6 +49,8 @@ void gemm(const T* A, const T* B, T* C, std::size_t m, std::size_t k, std::size_
 namespace avx2 {
 void tanh_inplace(float* p, std::size_t n);
 void tanh_inplace(double* p, std::size_t n);
+void sigmoid_inplace(float* p, std::size_t n);
+void sigmoid_inplace(double* p, std::size_t n);
 double exp_shifted(const float* in, float shift, float* out, std::size_t n);
 double exp_shifted(const double* in, double shift, double* out, std::size_t n);
 }  // namespace avx2
@@ -61,6 +72,15 @@ void tanh_inplace(T* p, std::size_t n) {
     if (use_avx2()) return avx2::tanh_inplace(p, n);
 #endif
     simd::tanh_inplace<xsimd::default_arch>(p, n);
+}
+
+// p[i] = 1 / (1 + exp(-p[i])), vectorised.
+template <class T>
+void sigmoid_inplace(T* p, std::size_t n) {
+#if defined(TAPEGRAD_AVX2_KERNELS)
+    if (use_avx2()) return avx2::sigmoid_inplace(p, n);
+#endif
+    simd::sigmoid_inplace<xsimd::default_arch>(p, n);
 }
 
 // out[i] = exp(in[i] - shift), vectorised; returns the sum of out, accumulated in double.

@@ -10,6 +10,8 @@ namespace tapegrad::detail::avx2 {
 
 void tanh_inplace(float* p, std::size_t n) { simd::tanh_inplace<xsimd::avx2>(p, n); }
 void tanh_inplace(double* p, std::size_t n) { simd::tanh_inplace<xsimd::avx2>(p, n); }
+void sigmoid_inplace(float* p, std::size_t n) { simd::sigmoid_inplace<xsimd::avx2>(p, n); }
+void sigmoid_inplace(double* p, std::size_t n) { simd::sigmoid_inplace<xsimd::avx2>(p, n); }
 double exp_shifted(const float* in, float shift, float* out, std::size_t n) {
     return simd::exp_shifted<xsimd::avx2>(in, shift, out, n);
 }

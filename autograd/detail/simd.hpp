@@ -21,6 +21,18 @@ void tanh_inplace(T* p, std::size_t n) {
     for (; i < n; ++i) p[i] = std::tanh(p[i]);
 }
 
+// p[i] = 1 / (1 + exp(-p[i])), the formula of the sigmoid op (exp(-x) overflows only to inf,
+// giving 0), with xsimd's exp.
+template <class Arch, class T>
+void sigmoid_inplace(T* p, std::size_t n) {
+    using Batch = xsimd::batch<T, Arch>;
+    constexpr std::size_t W = Batch::size;
+    const Batch one(T(1));
+    std::size_t i = 0;
+    for (; i + W <= n; i += W) (one / (one + xsimd::exp(-Batch::load_unaligned(p + i)))).store_unaligned(p + i);
+    for (; i < n; ++i) p[i] = T(1) / (T(1) + std::exp(-p[i]));
+}
+
 // out[i] = exp(in[i] - shift); returns the sum of out, accumulated in double.
 template <class Arch, class T>
 double exp_shifted(const T* in, T shift, T* out, std::size_t n) {

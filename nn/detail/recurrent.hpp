@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "../../autograd/recurrent.hpp"
 #include "../../autograd/tensor.hpp"
 #include "../module.hpp"
 
@@ -32,10 +33,13 @@ using ProjectFn = std::function<Tensor(std::size_t ld, const Tensor& layer_in)>;
 // The first state is the step's output (h).
 using StepFn = std::function<std::vector<Tensor>(std::size_t ld, const Tensor& xw_t, const std::vector<Tensor>& state)>;
 
-// A whole layer and direction at once (a fused op): layer_in [T, B, in] and h0 [B, H] (undefined for
-// zeros) -> every h_t, [T, B, H]. Used when the layer has one state and no lengths are given, and
-// not in anomaly mode, whose messages name the step an op ran in.
-using SequenceFn = std::function<Tensor(std::size_t ld, const Tensor& layer_in, const Tensor& h0, bool reverse)>;
+// A whole layer and direction at once (a fused op: rnn_sequence, lstm_sequence, gru_sequence):
+// layer_in [T, B, in], the initial states [B, H] each (undefined for zeros) and the lengths (empty, or
+// one per row) -> every output [T, B, H] and the final states. Used whenever the layer gives one,
+// except in anomaly mode, whose messages name the step an op ran in.
+using SequenceFn = std::function<SequenceResult(std::size_t ld, const Tensor& layer_in,
+                                                const std::vector<Tensor>& init, bool reverse,
+                                                const std::vector<std::int64_t>& lengths)>;
 
 struct RecurrentOutput {
     Tensor output;               // [T, B, D*H] (or [B, T, D*H] with batch_first)
