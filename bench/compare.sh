@@ -53,6 +53,7 @@ if grep -q bench_torch_rnn <<<"$targets"; then
     cmake --build "$build" -j1 --target bench_torch_rnn >/dev/null  # torch headers: one compiler at a time
     have_torch=1
 fi
+source "$src/scripts/blas-env.sh"  # OpenBLAS's kernels for this CPU (threads are set per run below)
 tg="$build/bench/bench_rnn_train"
 lt="$build/bench/bench_torch_rnn"
 

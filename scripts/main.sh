@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 bash scripts/build.sh
-export OPENBLAS_NUM_THREADS=1
+source scripts/blas-env.sh  # OPENBLAS_NUM_THREADS=1 and the right OPENBLAS_CORETYPE, unless set
 for arg in "$@"; do
   case "$arg" in -h|--help) exec ./build/examples/char_rnn train --help ;; esac
 done

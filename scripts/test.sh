@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 bash scripts/build.sh
-export OPENBLAS_NUM_THREADS=1
+source scripts/blas-env.sh  # OPENBLAS_NUM_THREADS=1 and the right OPENBLAS_CORETYPE, unless set
 ctest --test-dir build --output-on-failure -j "$(nproc)"
 bash scripts/sanitize.sh
 bash scripts/tsan.sh
