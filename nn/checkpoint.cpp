@@ -1,6 +1,7 @@
-// tapegrad::nn: checkpoints on top of the .npz state dicts of serialize.cpp. Non-float data (the
-// step counter, the generator's state text) is stored in float64 arrays, which hold integers
-// below 2^53 and bytes exactly, so the archive stays plain float .npy entries.
+// tapegrad::nn: checkpoints on top of the .npz state dicts of serialize.cpp. The step counter and
+// the generator's state text are stored in float64 arrays (integers below 2^53 and bytes are exact
+// there), as the first version of the format did, so older builds still read checkpoints without
+// metadata; the metadata are str arrays, which NumPy reads as text.
 #include "checkpoint.hpp"
 
 #include <algorithm>
@@ -19,6 +20,7 @@ const std::string kOptimizer = "optimizer.";
 const std::string kExtra = "extra.";
 const std::string kMeta = "checkpoint.";
 const std::string kScheduler = "scheduler.";
+const std::string kMetadata = "checkpoint.meta.";
 constexpr double kVersion = 1.0;
 
 bool starts_with(const std::string& s, const std::string& p) { return s.rfind(p, 0) == 0; }
@@ -34,7 +36,8 @@ Tensor encode_text(const std::string& s) {
 namespace {
 // save_checkpoint, with the scheduler's state under "scheduler." when there is one.
 void save_impl(const std::string& path, const Module& module, const Optimizer& optimizer,
-               const LRScheduler* scheduler, std::size_t step, const Generator& gen, const NamedTensors& extras) {
+               const LRScheduler* scheduler, std::size_t step, const Generator& gen, const NamedTensors& extras,
+               const Metadata& metadata) {
     if (static_cast<double>(step) >= 9007199254740992.0)  // 2^53: beyond it a float64 loses integers
         throw ValueError(fmt::format("save_checkpoint {}: step {} is too large to store exactly", path, step));
     NamedTensors all = state_dict(module);
@@ -58,28 +61,36 @@ void save_impl(const std::string& path, const Module& module, const Optimizer& o
     all.emplace_back(kMeta + "step", Tensor::scalar(static_cast<double>(step), f64));
     all.emplace_back(kMeta + "lr", Tensor::scalar(optimizer.lr(), f64));
     all.emplace_back(kMeta + "generator", encode_text(gen.state()));
-    save_tensors(all, path);  // checks duplicate names (e.g. an extra given twice)
+    NamedArrays arrays(all.begin(), all.end());
+    for (const auto& [key, value] : metadata) {
+        if (key.empty()) throw ValueError(fmt::format("save_checkpoint {}: a metadata key is empty", path));
+        arrays.emplace_back(kMetadata + key, value);
+    }
+    save_arrays(arrays, path);  // checks duplicate names (e.g. an extra given twice) and the text
 }
 
-CheckpointInfo restore_impl(const NamedTensors& entries, const std::string& path, Module& module,
+CheckpointInfo restore_impl(const NamedArrays& entries, const std::string& path, Module& module,
                             Optimizer& optimizer, LRScheduler* scheduler, Generator& gen);
 
-NamedTensors read_checkpoint(const std::string& path) {
+NamedArrays read_checkpoint(const std::string& path) {
     try {
-        return load_tensors(path);
+        return load_arrays(path);
     } catch (const FormatError& e) {
         throw FormatError(fmt::format("load_checkpoint: {}", e.what()));
     }
 }
+
+NamedArrays to_arrays(const NamedTensors& entries) { return NamedArrays(entries.begin(), entries.end()); }
 }  // namespace
 
 void save_checkpoint(const std::string& path, const Module& module, const Optimizer& optimizer, std::size_t step,
-                     const Generator& gen, const NamedTensors& extras) {
-    save_impl(path, module, optimizer, nullptr, step, gen, extras);
+                     const Generator& gen, const NamedTensors& extras, const Metadata& metadata) {
+    save_impl(path, module, optimizer, nullptr, step, gen, extras, metadata);
 }
 void save_checkpoint(const std::string& path, const Module& module, const Optimizer& optimizer,
-                     const LRScheduler& scheduler, std::size_t step, const Generator& gen, const NamedTensors& extras) {
-    save_impl(path, module, optimizer, &scheduler, step, gen, extras);
+                     const LRScheduler& scheduler, std::size_t step, const Generator& gen, const NamedTensors& extras,
+                     const Metadata& metadata) {
+    save_impl(path, module, optimizer, &scheduler, step, gen, extras, metadata);
 }
 
 CheckpointInfo load_checkpoint(const std::string& path, Module& module, Optimizer& optimizer, Generator& gen) {
@@ -90,28 +101,78 @@ CheckpointInfo load_checkpoint(const std::string& path, Module& module, Optimize
     return restore_impl(read_checkpoint(path), path, module, optimizer, &scheduler, gen);
 }
 
-CheckpointInfo restore_checkpoint(const NamedTensors& entries, const std::string& path, Module& module,
+CheckpointInfo restore_checkpoint(const NamedArrays& entries, const std::string& path, Module& module,
                                   Optimizer& optimizer, Generator& gen) {
     return restore_impl(entries, path, module, optimizer, nullptr, gen);
 }
-CheckpointInfo restore_checkpoint(const NamedTensors& entries, const std::string& path, Module& module,
+CheckpointInfo restore_checkpoint(const NamedArrays& entries, const std::string& path, Module& module,
                                   Optimizer& optimizer, LRScheduler& scheduler, Generator& gen) {
     return restore_impl(entries, path, module, optimizer, &scheduler, gen);
 }
+CheckpointInfo restore_checkpoint(const NamedTensors& entries, const std::string& path, Module& module,
+                                  Optimizer& optimizer, Generator& gen) {
+    return restore_impl(to_arrays(entries), path, module, optimizer, nullptr, gen);
+}
+CheckpointInfo restore_checkpoint(const NamedTensors& entries, const std::string& path, Module& module,
+                                  Optimizer& optimizer, LRScheduler& scheduler, Generator& gen) {
+    return restore_impl(to_arrays(entries), path, module, optimizer, &scheduler, gen);
+}
+
+Metadata load_checkpoint_metadata(const std::string& path) {
+    Metadata out;
+    bool versioned = false;
+    for (const auto& [name, a] : read_checkpoint(path)) {
+        versioned = versioned || name == kMeta + "version";
+        if (!starts_with(name, kMetadata)) continue;
+        const std::string key = name.substr(kMetadata.size());
+        if (key.empty() || a.type() != NpyType::unicode || a.shape() != Shape{})
+            throw FormatError(fmt::format("load_checkpoint_metadata {}: '{}' is {}, not a 0-d str array under a "
+                                          "non-empty key",
+                                          path, name, a.describe()));
+        out.emplace(key, a.string());
+    }
+    if (!versioned)
+        throw FormatError(fmt::format("load_checkpoint_metadata {}: no '{}version' entry: not a checkpoint written "
+                                      "by save_checkpoint",
+                                      path, kMeta));
+    return out;
+}
 
 namespace {
-CheckpointInfo restore_impl(const NamedTensors& entries, const std::string& path, Module& module,
+CheckpointInfo restore_impl(const NamedArrays& entries, const std::string& path, Module& module,
                             Optimizer& optimizer, LRScheduler* scheduler, Generator& gen) {
     auto bad = [&](const std::string& why) {
         return FormatError(fmt::format("load_checkpoint {}: {}", path, why));
     };
-    NamedTensors model, opt, sched;
+    NamedTensors opt, sched;
+    NamedArrays model;
+    bool model_has_non_float = false;
     std::map<std::string, Tensor> meta;
     std::map<std::string, int> seen;
     CheckpointInfo info;
-    for (const auto& [name, t] : entries) {
+    for (const auto& [name, a] : entries) {
         if (seen[name]++) throw bad(fmt::format("entry '{}' appears twice", name));
-        if (!t.defined()) throw bad(fmt::format("entry '{}' is undefined", name));
+        if (a.is_float() && !a.tensor().defined()) throw bad(fmt::format("entry '{}' is undefined", name));
+        if (starts_with(name, kMetadata)) {
+            const std::string key = name.substr(kMetadata.size());
+            if (key.empty()) throw bad(fmt::format("a '{}' entry has an empty key", kMetadata));
+            if (a.type() != NpyType::unicode || a.shape() != Shape{})
+                throw bad(fmt::format("'{}' is {}, expected one string (a 0-d str array)", name, a.describe()));
+            info.metadata.emplace(key, a.string());
+            continue;
+        }
+        if (!starts_with(name, kMeta) && !(starts_with(name, kOptimizer) || starts_with(name, kExtra) ||
+                                            (scheduler && starts_with(name, kScheduler)))) {
+            model_has_non_float = model_has_non_float || !a.is_float();
+            model.emplace_back(name, a);
+            continue;
+        }
+        // Everything else the checkpoint itself writes is float; an int64 step counter is read too.
+        const bool int_step = name == kMeta + "step" && a.type() == NpyType::int64 && a.shape() == Shape{};
+        if (!a.is_float() && !int_step)
+            throw bad(fmt::format("'{}' is {}, expected a float32 or float64 array", name, a.describe()));
+        const Tensor t = int_step ? Tensor::scalar(static_cast<double>(a.int64()()), f64) : a.tensor();
+        if (int_step && a.int64()() < 0) throw bad(fmt::format("'{}' is {}, not a step count", name, a.int64()()));
         if (starts_with(name, kOptimizer)) {
             const std::string key = name.substr(kOptimizer.size());
             // Step counters become integers inside the optimizer: check them here, where a bad one
@@ -128,10 +189,8 @@ CheckpointInfo restore_impl(const NamedTensors& entries, const std::string& path
         } else if (starts_with(name, kExtra)) {
             if (name.size() == kExtra.size()) throw bad(fmt::format("an '{}' entry has an empty name", kExtra));
             info.extras.emplace_back(name.substr(kExtra.size()), t);
-        } else if (starts_with(name, kMeta)) {
-            meta.emplace(name.substr(kMeta.size()), t);
         } else {
-            model.emplace_back(name, t);
+            meta.emplace(name.substr(kMeta.size()), t);
         }
     }
     auto scalar = [&](const std::string& key) {
@@ -192,7 +251,11 @@ CheckpointInfo restore_impl(const NamedTensors& entries, const std::string& path
         }
     }
     try {
-        load_state_dicts(module, optimizer, model, opt);
+        // A non-float entry never fits a parameter: the strict check lists it with every other problem.
+        if (model_has_non_float) load_state_dict_from_arrays(module, model);
+        NamedTensors model_tensors;
+        for (const auto& [name, a] : model) model_tensors.emplace_back(name, a.tensor());
+        load_state_dicts(module, optimizer, model_tensors, opt);
     } catch (const ValueError& e) {
         if (scheduler) scheduler->load_state_dict(sched_before);
         throw ValueError(fmt::format("load_checkpoint {}: {}", path, e.what()));

@@ -1,6 +1,8 @@
 // tapegrad::nn: .npz reading and writing. The zip container comes from libzip; the .npy format
 // (magic, version, a little Python-dict header, raw little-endian data) is small enough to write
-// here, with every length and size checked before anything is read.
+// here, with every length and size checked before anything is read. Besides float32/float64
+// tensors, entries may be int64, int32, bool or string arrays (what PyTorch exports and NumPy
+// writes for lengths, step counters and text), and a module can take part of a state dict.
 #include "serialize.hpp"
 
 #include <fcntl.h>
@@ -21,6 +23,8 @@
 #include <fmt/format.h>
 #include <zip.h>
 
+#include "text.hpp"
+
 namespace tapegrad::nn {
 
 namespace {
@@ -31,16 +35,60 @@ constexpr std::uint64_t kMaxEntryBytes = 1ull << 34;  // 16 GiB: anything larger
 constexpr std::size_t kMaxDims = 32;                  // NumPy's own limit
 // Deflate cannot expand data by more than 1032:1, so an entry claiming more is lying about its size.
 constexpr std::uint64_t kMaxDeflateRatio = 1032;
+constexpr const char* kSupported =
+    "float32 '<f4', float64 '<f8', int64 '<i8', int32 '<i4', bool '|b1', str '<U<n>' and bytes '|S<n>'";
 
-std::string npy_bytes(const Tensor& t) {
-    const Shape s = t.shape();
+std::size_t numel_of(const Shape& s) {
+    std::size_t n = 1;
+    for (std::size_t d : s) n *= d;
+    return n;
+}
+
+// Names for messages: 'a', 'b', 'c' (and N more), or "none".
+std::string quoted_list(const std::vector<std::string>& names, std::size_t limit = 8) {
+    if (names.empty()) return "none";
+    std::string out;
+    for (std::size_t i = 0; i < names.size() && i < limit; ++i) out += fmt::format("{}'{}'", i ? ", " : "", names[i]);
+    if (names.size() > limit) out += fmt::format(" (and {} more)", names.size() - limit);
+    return out;
+}
+
+void append_utf8(std::string& out, char32_t c) {
+    if (c < 0x80) {
+        out += static_cast<char>(c);
+    } else if (c < 0x800) {
+        out += static_cast<char>(0xC0 | (c >> 6));
+        out += static_cast<char>(0x80 | (c & 0x3F));
+    } else if (c < 0x10000) {
+        out += static_cast<char>(0xE0 | (c >> 12));
+        out += static_cast<char>(0x80 | ((c >> 6) & 0x3F));
+        out += static_cast<char>(0x80 | (c & 0x3F));
+    } else {
+        out += static_cast<char>(0xF0 | (c >> 18));
+        out += static_cast<char>(0x80 | ((c >> 12) & 0x3F));
+        out += static_cast<char>(0x80 | ((c >> 6) & 0x3F));
+        out += static_cast<char>(0x80 | (c & 0x3F));
+    }
+}
+
+std::uint32_t read_u32(const char* p) {
+    return static_cast<std::uint32_t>(static_cast<unsigned char>(p[0])) |
+           static_cast<std::uint32_t>(static_cast<unsigned char>(p[1])) << 8 |
+           static_cast<std::uint32_t>(static_cast<unsigned char>(p[2])) << 16 |
+           static_cast<std::uint32_t>(static_cast<unsigned char>(p[3])) << 24;
+}
+void put_u32(std::string& s, std::uint32_t v) {
+    for (int i = 0; i < 4; ++i) s.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+}
+
+// The start of a .npy file: magic, version 1.0, and the header dict padded with spaces so that
+// the data starts on a 64-byte boundary, ending in '\n'.
+std::string npy_header(const std::string& descr, const Shape& s) {
     std::string dims;
     for (std::size_t d : s) dims += fmt::format("{}, ", d);
     if (s.size() > 1) dims.resize(dims.size() - 2);  // (3,) keeps its comma, (2, 3) does not
     else if (s.size() == 1) dims.pop_back();
-    std::string header = fmt::format("{{'descr': '{}', 'fortran_order': False, 'shape': ({}), }}",
-                                     t.dtype() == f64 ? "<f8" : "<f4", dims);
-    // Pad with spaces so that data starts on a 64-byte boundary, ending the header with '\n'.
+    std::string header = fmt::format("{{'descr': '{}', 'fortran_order': False, 'shape': ({}), }}", descr, dims);
     const std::size_t total = 10 + header.size() + 1;
     header.append((64 - total % 64) % 64, ' ');
     header.push_back('\n');
@@ -49,11 +97,84 @@ std::string npy_bytes(const Tensor& t) {
     out.push_back('\x00');
     out.push_back(static_cast<char>(header.size() & 0xff));
     out.push_back(static_cast<char>((header.size() >> 8) & 0xff));
-    out += header;
-    std::visit([&](const auto& a) {
-        out.append(reinterpret_cast<const char*>(a.data()), a.size() * sizeof(a.data()[0]));
-    }, t.array());
+    return out + header;
+}
+
+template <class T>
+void append_raw(std::string& out, const xt::xarray<T>& a) {
+    out.append(reinterpret_cast<const char*>(a.data()), a.size() * sizeof(T));
+}
+
+// Strings as '<U<n>' (UTF-32 little-endian, n code points each, NUL-padded) or '|S<n>' (n bytes
+// each, NUL-padded), n the longest value (at least 1, as NumPy). `what` names the array in errors.
+std::string string_npy(const StringArray& s, const std::string& what) {
+    auto ends_in_nul = [&](std::size_t i) {
+        return ValueError(fmt::format("{}: element {} ends with a NUL character, which a .npy string array "
+                                      "cannot keep (NumPy strips trailing NULs)",
+                                      what, i));
+    };
+    if (s.bytes) {
+        std::size_t n = 1;
+        for (std::size_t i = 0; i < s.values.size(); ++i) {
+            if (!s.values[i].empty() && s.values[i].back() == '\0') throw ends_in_nul(i);
+            n = std::max(n, s.values[i].size());
+        }
+        std::string out = npy_header(fmt::format("|S{}", n), s.shape);
+        for (const std::string& v : s.values) {
+            out += v;
+            out.append(n - v.size(), '\0');
+        }
+        return out;
+    }
+    std::vector<std::vector<char32_t>> cps(s.values.size());
+    std::size_t n = 1;
+    for (std::size_t i = 0; i < s.values.size(); ++i) {
+        try {
+            cps[i] = utf8_decode(s.values[i], "utf8");
+        } catch (const ValueError& e) {
+            throw ValueError(fmt::format("{}: element {} is not text ({}); save raw bytes with "
+                                         "StringArray{{.bytes = true}}",
+                                         what, i, e.what()));
+        }
+        if (!cps[i].empty() && cps[i].back() == 0) throw ends_in_nul(i);
+        n = std::max(n, cps[i].size());
+    }
+    std::string out = npy_header(fmt::format("<U{}", n), s.shape);
+    for (const auto& v : cps) {
+        for (char32_t c : v) put_u32(out, c);
+        for (std::size_t k = v.size(); k < n; ++k) put_u32(out, 0);
+    }
     return out;
+}
+
+// The .npy bytes of any array; `what` names it in errors.
+std::string npy_bytes(const NpyArray& a, const std::string& what) {
+    struct Writer {
+        const std::string& what;
+        std::string operator()(const Tensor& t) const {
+            if (!t.defined()) throw ValueError(fmt::format("{} is an undefined tensor", what));
+            std::string out = npy_header(t.dtype() == f64 ? "<f8" : "<f4", t.shape());
+            std::visit([&](const auto& x) { append_raw(out, x); }, t.array());
+            return out;
+        }
+        std::string operator()(const xt::xarray<std::int64_t>& x) const {
+            std::string out = npy_header("<i8", Shape(x.shape().begin(), x.shape().end()));
+            append_raw(out, x);
+            return out;
+        }
+        std::string operator()(const xt::xarray<std::int32_t>& x) const {
+            std::string out = npy_header("<i4", Shape(x.shape().begin(), x.shape().end()));
+            append_raw(out, x);
+            return out;
+        }
+        std::string operator()(const xt::xarray<bool>& x) const {
+            std::string out = npy_header("|b1", Shape(x.shape().begin(), x.shape().end()));
+            for (std::size_t i = 0; i < x.size(); ++i) out.push_back(x.data()[i] ? '\x01' : '\x00');
+            return out;
+        }
+        std::string operator()(const StringArray& s) const { return string_npy(s, what); }
+    };
+    return std::visit(Writer{what}, a.value());
 }
 
 // Text from a hostile file, shortened and with non-printable bytes escaped, for an error message.
@@ -193,9 +314,48 @@ private:
     std::size_t i_ = 0;
 };
 
+// A dtype this loader reads, with the size of one element in bytes.
+struct NpyDescr {
+    NpyType type;
+    std::uint64_t item;
+};
+
+// n of '<U<n>' or '|S<n>', or 0 when `digits` is not a positive number of at most 9 digits.
+std::uint64_t string_length(std::string_view digits) {
+    if (digits.empty() || digits.size() > 9) return 0;
+    std::uint64_t n = 0;
+    for (char c : digits) {
+        if (c < '0' || c > '9') return 0;
+        n = n * 10 + static_cast<std::uint64_t>(c - '0');
+    }
+    return n;
+}
+
+template <class Bad>
+NpyDescr classify(const std::string& d, const Bad& bad) {
+    if (d == "<f4") return {NpyType::float32, 4};
+    if (d == "<f8") return {NpyType::float64, 8};
+    if (d == "<i8") return {NpyType::int64, 8};
+    if (d == "<i4") return {NpyType::int32, 4};
+    if (d == "|b1") return {NpyType::boolean, 1};
+    const bool unicode = d.rfind("<U", 0) == 0, bytes = d.rfind("|S", 0) == 0;
+    if (unicode || bytes) {
+        const std::uint64_t n = string_length(std::string_view(d).substr(2));
+        if (n == 0)
+            throw bad(fmt::format("dtype {} does not give a string length from 1 to 999999999", excerpt(d)));
+        return unicode ? NpyDescr{NpyType::unicode, 4 * n} : NpyDescr{NpyType::bytes, n};
+    }
+    if (d == ">f4" || d == ">f8" || d == ">i8" || d == ">i4" || d.rfind(">U", 0) == 0)
+        throw bad(fmt::format("dtype {} is big-endian; only little-endian byte order is supported (save with "
+                              "arr.astype('{}'))",
+                              excerpt(d), "<" + d.substr(1)));
+    throw bad(fmt::format("dtype {} is not supported (supported: {})", excerpt(d), kSupported));
+}
+
 // Parses one .npy blob; `where` names the file and entry for messages. Every size is checked
-// against the bytes actually present before anything is allocated.
-Tensor parse_npy(std::string_view b, const std::string& where) {
+// against the bytes actually present before anything is allocated. `float_only`: a valid array of
+// another type is refused by name (from_npy returns a Tensor).
+NpyArray parse_npy(std::string_view b, const std::string& where, bool float_only) {
     auto bad = [&](const std::string& why) {
         return FormatError(fmt::format("{}: not a valid .npy array: {}", where, why));
     };
@@ -219,16 +379,11 @@ Tensor parse_npy(std::string_view b, const std::string& where) {
         throw bad(fmt::format("truncated: the header length is {} but only {} bytes follow", hlen, b.size() - start));
     const NpyHeader h = HeaderParser(b.substr(start, hlen), where).parse();
 
-    DType dtype;
-    if (h.descr == "<f4") dtype = f32;
-    else if (h.descr == "<f8") dtype = f64;
-    else if (h.descr == ">f4" || h.descr == ">f8")
-        throw bad(fmt::format("dtype {} is big-endian; only little-endian byte order is supported (save with "
-                              "arr.astype('{}'))",
-                              excerpt(h.descr), "<" + h.descr.substr(1)));
-    else
-        throw bad(fmt::format("dtype {} is not supported (only little-endian float32 '<f4' and float64 '<f8')",
-                              excerpt(h.descr)));
+    const NpyDescr descr = classify(h.descr, bad);
+    if (float_only && descr.type != NpyType::float32 && descr.type != NpyType::float64)
+        throw bad(fmt::format("dtype {} is not supported by from_npy, which reads float32 '<f4' and float64 '<f8' "
+                              "(read {} arrays with array_from_npy or load_arrays)",
+                              excerpt(h.descr), npy_type_name(descr.type)));
     if (h.fortran_order) {
         // A 0-d or 1-d array is laid out the same in either order; anything else would be transposed.
         std::size_t non_trivial = 0;
@@ -244,7 +399,7 @@ Tensor parse_npy(std::string_view b, const std::string& where) {
         else if (count > kMaxEntryBytes / d) count = kMaxEntryBytes + 1;  // saturate: too big either way
         else count *= d;
     }
-    const std::uint64_t item = dtype == f64 ? 8 : 4;
+    const std::uint64_t item = descr.item;
     if (count > kMaxEntryBytes / item)
         throw bad(fmt::format("shape {} is absurdly large (over {} bytes)", shape_str(h.shape), kMaxEntryBytes));
     if (empty) count = 0;
@@ -256,11 +411,64 @@ Tensor parse_npy(std::string_view b, const std::string& where) {
     if (have > need)
         throw bad(fmt::format("{} bytes follow the header but shape {} needs {} (trailing or corrupt data)", have,
                               shape_str(h.shape), need));
-    Tensor t = zeros(h.shape, dtype);
-    if (need) std::visit([&](auto& a) { std::memcpy(a.data(), b.data() + data_start, need); }, t.mutable_array());
-    return t;
+    const char* data = b.data() + data_start;
+    switch (descr.type) {
+        case NpyType::float32:
+        case NpyType::float64: {
+            Tensor t = zeros(h.shape, descr.type == NpyType::float64 ? f64 : f32);
+            if (need) std::visit([&](auto& a) { std::memcpy(a.data(), data, need); }, t.mutable_array());
+            return NpyArray(std::move(t));
+        }
+        case NpyType::int64: {
+            auto a = xt::xarray<std::int64_t>::from_shape(h.shape);
+            if (need) std::memcpy(a.data(), data, need);
+            return NpyArray(std::move(a));
+        }
+        case NpyType::int32: {
+            auto a = xt::xarray<std::int32_t>::from_shape(h.shape);
+            if (need) std::memcpy(a.data(), data, need);
+            return NpyArray(std::move(a));
+        }
+        case NpyType::boolean: {
+            // Any byte but 0 and 1 is not a bool NumPy writes; copying it into a bool would be undefined.
+            auto a = xt::xarray<bool>::from_shape(h.shape);
+            for (std::uint64_t i = 0; i < count; ++i) {
+                const auto v = static_cast<unsigned char>(data[i]);
+                if (v > 1) throw bad(fmt::format("bool element {} is {}, not 0 or 1", i, v));
+                a.data()[i] = v == 1;
+            }
+            return NpyArray(std::move(a));
+        }
+        case NpyType::unicode:
+        case NpyType::bytes: {
+            StringArray s{h.shape, {}, descr.type == NpyType::bytes};
+            s.values.resize(static_cast<std::size_t>(count));
+            for (std::uint64_t i = 0; i < count; ++i) {
+                const char* p = data + i * item;
+                std::string& v = s.values[static_cast<std::size_t>(i)];
+                if (s.bytes) {
+                    std::size_t n = static_cast<std::size_t>(item);
+                    while (n > 0 && p[n - 1] == '\0') --n;  // NumPy's padding
+                    v.assign(p, n);
+                    continue;
+                }
+                std::size_t n = static_cast<std::size_t>(item / 4);
+                while (n > 0 && read_u32(p + 4 * (n - 1)) == 0) --n;
+                v.reserve(n);
+                for (std::size_t k = 0; k < n; ++k) {
+                    const std::uint32_t c = read_u32(p + 4 * k);
+                    if (c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF))
+                        throw bad(fmt::format("string element {} holds {:#x} at character {}, which is not a "
+                                              "Unicode code point",
+                                              i, c, k));
+                    append_utf8(v, static_cast<char32_t>(c));
+                }
+            }
+            return NpyArray(std::move(s));
+        }
+    }
+    throw bad("unreachable dtype");
 }
-
 
 // Writes bytes to a new file at p and flushes them to the disk; any failure is a FormatError (a
 // save that reports success must be on the disk, so a failed write or fsync is not ignored).
@@ -328,8 +536,9 @@ void remove_stale_temporaries(const std::filesystem::path& target) {
 // writing a file would add a temporary of its own), and the bytes reach the disk in one checked
 // write. numpy.savez() of nothing is the 22-byte end-of-directory record alone, which libzip does
 // not produce for an archive without entries, so that case is written directly.
-std::string zip_in_memory(const NamedTensors& tensors, const std::string& path) {
-    if (tensors.empty()) return std::string("PK\x05\x06", 4) + std::string(18, '\0');
+std::string zip_in_memory(const std::vector<std::pair<std::string, std::string>>& blobs,
+                          const std::string& path) {
+    if (blobs.empty()) return std::string("PK\x05\x06", 4) + std::string(18, '\0');
     zip_error_t error;
     zip_error_init(&error);
     zip_source_t* mem = zip_source_buffer_create(nullptr, 0, 0, &error);
@@ -338,15 +547,12 @@ std::string zip_in_memory(const NamedTensors& tensors, const std::string& path) 
     zip_t* za = zip_open_from_source(mem, ZIP_TRUNCATE, &error);
     if (!za) throw FormatError(fmt::format("save_tensors: {}: {}", path, zip_error_strerror(&error)));
     zip_source_keep(mem);  // the archive's close must not free the buffer we read back
-    std::vector<std::string> blobs;  // must outlive zip_close, which reads them
-    blobs.reserve(tensors.size());
     auto fail = [&](const std::string& why) {
         zip_discard(za);
         return FormatError(fmt::format("save_tensors: {}: {}", path, why));
     };
-    for (const auto& [name, t] : tensors) {
-        blobs.push_back(npy_bytes(t));
-        zip_source_t* src = zip_source_buffer(za, blobs.back().data(), blobs.back().size(), 0);
+    for (const auto& [name, blob] : blobs) {  // `blobs` outlives zip_close, which reads them
+        zip_source_t* src = zip_source_buffer(za, blob.data(), blob.size(), 0);
         if (!src) throw fail(fmt::format("cannot add '{}': {}", name, zip_strerror(za)));
         const zip_int64_t idx = zip_file_add(za, (name + ".npy").c_str(), src, ZIP_FL_ENC_UTF_8);
         if (idx < 0) {
@@ -371,8 +577,8 @@ std::string zip_in_memory(const NamedTensors& tensors, const std::string& path) 
 
 // Reads every entry of an open archive. `path` names it in messages; `archive_bytes` is its size,
 // which no entry's compressed data can exceed.
-NamedTensors read_archive(zip_t* za, const std::string& path, std::uint64_t archive_bytes) {
-    NamedTensors out;
+NamedArrays read_archive(zip_t* za, const std::string& path, std::uint64_t archive_bytes, const char* op) {
+    NamedArrays out;
     std::set<std::string> names;
     const zip_int64_t n = zip_get_num_entries(za, 0);
     for (zip_int64_t i = 0; i < n; ++i) {
@@ -381,39 +587,39 @@ NamedTensors read_archive(zip_t* za, const std::string& path, std::uint64_t arch
         zip_stat_init(&st);
         const zip_uint64_t need = ZIP_STAT_NAME | ZIP_STAT_SIZE | ZIP_STAT_COMP_SIZE | ZIP_STAT_COMP_METHOD;
         if (zip_stat_index(za, idx, 0, &st) != 0 || (st.valid & need) != need)
-            throw FormatError(fmt::format("load_tensors: {}: entry {} is unreadable: {}", path, i, zip_strerror(za)));
+            throw FormatError(fmt::format("{}: {}: entry {} is unreadable: {}", op, path, i, zip_strerror(za)));
         std::string name = st.name;
         const std::string where = fmt::format("{}: entry {}", path, excerpt(name, 200));
         if (name.size() < 5 || name.compare(name.size() - 4, 4, ".npy") != 0)
-            throw FormatError(fmt::format("load_tensors: {} is not a .npy array (an .npz holds only name.npy entries)",
+            throw FormatError(fmt::format("{}: {} is not a .npy array (an .npz holds only name.npy entries)", op,
                                           where));
         if (!names.insert(name).second)
-            throw FormatError(fmt::format("load_tensors: {} appears twice in the archive", where));
+            throw FormatError(fmt::format("{}: {} appears twice in the archive", op, where));
         // The sizes in the zip directory are checked against what the archive can really hold, so
         // an entry that lies about its size is refused before any memory is set aside for it.
         if (st.comp_method != ZIP_CM_STORE && st.comp_method != ZIP_CM_DEFLATE)
-            throw FormatError(fmt::format("load_tensors: {} uses compression method {}; only stored and deflated "
-                                          "entries are supported (what numpy.savez and savez_compressed write)",
+            throw FormatError(fmt::format("{}: {} uses compression method {}; only stored and deflated "
+                                          "entries are supported (what numpy.savez and savez_compressed write)", op,
                                           where, st.comp_method));
         if (st.comp_size > archive_bytes)
-            throw FormatError(fmt::format("load_tensors: {} claims {} compressed bytes but the archive has only {}",
+            throw FormatError(fmt::format("{}: {} claims {} compressed bytes but the archive has only {}", op,
                                           where, st.comp_size, archive_bytes));
         const bool stored = st.comp_method == ZIP_CM_STORE;
         if ((stored && st.size != st.comp_size) || (!stored && st.size / kMaxDeflateRatio > st.comp_size + 1))
-            throw FormatError(fmt::format("load_tensors: {} claims {} bytes, which its {} {} bytes cannot hold",
+            throw FormatError(fmt::format("{}: {} claims {} bytes, which its {} {} bytes cannot hold", op,
                                           where, st.size, stored ? "stored" : "deflated", st.comp_size));
         if (st.size > kMaxEntryBytes)
-            throw FormatError(fmt::format("load_tensors: {} claims {} bytes (more than {})", where, st.size,
+            throw FormatError(fmt::format("{}: {} claims {} bytes (more than {})", op, where, st.size,
                                           kMaxEntryBytes));
         zip_file_t* f = zip_fopen_index(za, idx, 0);
-        if (!f) throw FormatError(fmt::format("load_tensors: {}: {}", where, zip_strerror(za)));
+        if (!f) throw FormatError(fmt::format("{}: {}: {}", op, where, zip_strerror(za)));
         std::unique_ptr<zip_file_t, decltype(&zip_fclose)> fguard(f, &zip_fclose);
         // Grow the buffer as data really arrives (doubling), so memory follows the bytes present.
         std::string buf;
         std::uint64_t have = 0;
         auto read_failed = [&]() {
-            return FormatError(fmt::format("load_tensors: {}: read failed after {} of {} bytes (truncated or "
-                                           "corrupt): {}",
+            return FormatError(fmt::format("{}: {}: read failed after {} of {} bytes (truncated or "
+                                           "corrupt): {}", op,
                                            where, have, st.size, zip_file_strerror(f)));
         };
         while (have < st.size) {
@@ -425,17 +631,17 @@ NamedTensors read_archive(zip_t* za, const std::string& path, std::uint64_t arch
             have += static_cast<std::uint64_t>(got);
         }
         if (have != st.size)
-            throw FormatError(fmt::format("load_tensors: {}: the data ends after {} of the {} bytes its size claims",
+            throw FormatError(fmt::format("{}: {}: the data ends after {} of the {} bytes its size claims", op,
                                           where, have, st.size));
         // One more read reaches the end of the entry, where libzip checks the CRC.
         char extra = 0;
         const zip_int64_t more = zip_fread(f, &extra, 1);
         if (more < 0) throw read_failed();
-        if (more > 0) throw FormatError(fmt::format("load_tensors: {} holds more data than its size ({} bytes) "
-                                                    "claims", where, st.size));
+        if (more > 0) throw FormatError(fmt::format("{}: {} holds more data than its size ({} bytes) "
+                                                    "claims", op, where, st.size));
         buf.resize(static_cast<std::size_t>(have));
         name.resize(name.size() - 4);
-        out.emplace_back(name, parse_npy(buf, "load_tensors: " + where));
+        out.emplace_back(name, parse_npy(buf, fmt::format("{}: {}", op, where), false));
     }
     return out;
 }
@@ -463,7 +669,7 @@ std::string duplicate_entry(zip_source_t* src) {
 }
 
 // Opens `src` (which the archive then owns; freed here on failure) and reads every entry.
-NamedTensors load_from_source(zip_source_t* src, const std::string& path, std::uint64_t archive_bytes) {
+NamedArrays load_from_source(zip_source_t* src, const std::string& path, std::uint64_t archive_bytes, const char* op) {
     zip_error_t e;
     zip_error_init(&e);
     zip_t* za = zip_open_from_source(src, ZIP_RDONLY | ZIP_CHECKCONS, &e);
@@ -474,27 +680,21 @@ NamedTensors load_from_source(zip_source_t* src, const std::string& path, std::u
         std::string dup = code == ZIP_ER_EXISTS ? duplicate_entry(src) : std::string();
         zip_source_free(src);
         if (!dup.empty())
-            throw FormatError(fmt::format("load_tensors: {}: entry {} appears twice in the archive", path,
+            throw FormatError(fmt::format("{}: {}: entry {} appears twice in the archive", op, path,
                                           excerpt(dup, 200)));
-        throw FormatError(fmt::format("load_tensors: cannot open {} as an .npz (zip) archive: {}", path, why));
+        throw FormatError(fmt::format("{}: cannot open {} as an .npz (zip) archive: {}", op, path, why));
     }
     zip_error_fini(&e);
     std::unique_ptr<zip_t, decltype(&zip_discard)> guard(za, &zip_discard);
-    return read_archive(za, path, archive_bytes);
+    return read_archive(za, path, archive_bytes, op);
 }
 
-}  // namespace
-
-void save_tensors(const NamedTensors& tensors, const std::string& path) {
-    std::map<std::string, int> seen;
-    for (const auto& [name, t] : tensors) {
-        if (name.empty()) throw ValueError(fmt::format("save_tensors: {}: an entry has an empty name", path));
-        if (!t.defined()) throw ValueError(fmt::format("save_tensors: {}: '{}' is undefined", path, name));
-        if (seen[name]++) throw ValueError(fmt::format("save_tensors: {}: name '{}' appears twice", path, name));
-    }
+// Writes named .npy blobs as an .npz at `path`, atomically: the whole archive is built in memory,
+// written to a temporary file in the same folder and flushed, then renamed over `path`.
+void write_npz(const std::vector<std::pair<std::string, std::string>>& blobs, const std::string& path) {
     static std::atomic<unsigned> counter{0};
     const std::filesystem::path target(path);
-    const std::string bytes = zip_in_memory(tensors, path);
+    const std::string bytes = zip_in_memory(blobs, path);
     remove_stale_temporaries(target);
     const std::string tmp = fmt::format("{}.tmp-{}-{}", path, ::getpid(), counter++);
     write_durably(tmp, bytes, path);
@@ -507,43 +707,218 @@ void save_tensors(const NamedTensors& tensors, const std::string& path) {
     fsync_directory(dir.empty() ? std::string(".") : dir.string(), path);
 }
 
-std::string to_npy(const Tensor& t) {
-    if (!t.defined()) throw ValueError("to_npy: the tensor is undefined");
-    return npy_bytes(t);
+// The names of a save: none empty, none twice, no undefined tensor.
+template <class Entries>
+void check_names(const Entries& entries, const char* op, const std::string& path) {
+    std::set<std::string> seen;
+    for (const auto& [name, a] : entries) {
+        if (name.empty()) throw ValueError(fmt::format("{}: {}: an entry has an empty name", op, path));
+        if (!seen.insert(name).second) throw ValueError(fmt::format("{}: {}: name '{}' appears twice", op, path, name));
+    }
 }
 
-Tensor from_npy(std::string_view bytes, const std::string& name) { return parse_npy(bytes, name); }
-
-NamedTensors load_tensors(const std::string& path) {
+NamedArrays read_file(const std::string& path, const char* op) {
     std::error_code ec;
     const auto bytes = std::filesystem::file_size(path, ec);
-    if (ec) throw FormatError(fmt::format("load_tensors: cannot open {}: {}", path, ec.message()));
-    if (bytes == 0) throw FormatError(fmt::format("load_tensors: {} is empty (0 bytes)", path));
+    if (ec) throw FormatError(fmt::format("{}: cannot open {}: {}", op, path, ec.message()));
+    if (bytes == 0) throw FormatError(fmt::format("{}: {} is empty (0 bytes)", op, path));
     zip_error_t e;
     zip_error_init(&e);
     zip_source_t* src = zip_source_file_create(path.c_str(), 0, -1, &e);
     if (!src) {
         const std::string why = zip_error_strerror(&e);
         zip_error_fini(&e);
-        throw FormatError(fmt::format("load_tensors: cannot open {}: {}", path, why));
+        throw FormatError(fmt::format("{}: cannot open {}: {}", op, path, why));
     }
     zip_error_fini(&e);
-    return load_from_source(src, path, bytes);
+    return load_from_source(src, path, bytes, op);
 }
 
-NamedTensors load_tensors_from_memory(std::string_view bytes, const std::string& name) {
+NamedArrays read_memory(std::string_view bytes, const std::string& name, const char* op) {
     // libzip takes zero bytes for an empty archive; numpy and a truncated download both disagree.
-    if (bytes.empty()) throw FormatError(fmt::format("load_tensors: {} is empty (0 bytes)", name));
+    if (bytes.empty()) throw FormatError(fmt::format("{}: {} is empty (0 bytes)", op, name));
     zip_error_t e;
     zip_error_init(&e);
     zip_source_t* src = zip_source_buffer_create(bytes.data(), bytes.size(), 0, &e);
     if (!src) {
         const std::string why = zip_error_strerror(&e);
         zip_error_fini(&e);
-        throw FormatError(fmt::format("load_tensors: {}: {}", name, why));
+        throw FormatError(fmt::format("{}: {}: {}", op, name, why));
     }
     zip_error_fini(&e);
-    return load_from_source(src, name, bytes.size());
+    return load_from_source(src, name, bytes.size(), op);
+}
+
+NamedTensors float_entries(const NamedArrays& arrays) {
+    NamedTensors out;
+    for (const auto& [name, a] : arrays)
+        if (a.is_float()) out.emplace_back(name, a.tensor());
+    return out;
+}
+
+}  // namespace
+
+// ---- NpyArray -----------------------------------------------------------------------------------
+
+const char* npy_type_name(NpyType t) {
+    switch (t) {
+        case NpyType::float32: return "float32";
+        case NpyType::float64: return "float64";
+        case NpyType::int64: return "int64";
+        case NpyType::int32: return "int32";
+        case NpyType::boolean: return "bool";
+        case NpyType::unicode: return "str";
+        case NpyType::bytes: return "bytes";
+    }
+    return "?";
+}
+
+NpyArray::NpyArray(Tensor t) : v_(std::move(t)) {}
+NpyArray::NpyArray(xt::xarray<std::int64_t> a) : v_(std::move(a)) {}
+NpyArray::NpyArray(xt::xarray<std::int32_t> a) : v_(std::move(a)) {}
+NpyArray::NpyArray(xt::xarray<bool> a) : v_(std::move(a)) {}
+NpyArray::NpyArray(StringArray s) {
+    if (s.values.size() != numel_of(s.shape))
+        throw ValueError(fmt::format("StringArray: {} value(s) for shape {}, which has {} element(s)", s.values.size(),
+                                     shape_str(s.shape), numel_of(s.shape)));
+    v_ = std::move(s);
+}
+NpyArray::NpyArray(std::string text) : v_(StringArray{{}, {std::move(text)}, false}) {}
+NpyArray::NpyArray(const char* text) : NpyArray(std::string(text)) {}
+
+NpyType NpyArray::type() const {
+    switch (v_.index()) {
+        case 0: {
+            const Tensor& t = std::get<0>(v_);
+            return t.defined() && t.dtype() == f64 ? NpyType::float64 : NpyType::float32;
+        }
+        case 1: return NpyType::int64;
+        case 2: return NpyType::int32;
+        case 3: return NpyType::boolean;
+        default: return std::get<4>(v_).bytes ? NpyType::bytes : NpyType::unicode;
+    }
+}
+
+Shape NpyArray::shape() const {
+    return std::visit(
+        [](const auto& a) -> Shape {
+            using A = std::decay_t<decltype(a)>;
+            if constexpr (std::is_same_v<A, Tensor>) return a.defined() ? a.shape() : Shape{};
+            else if constexpr (std::is_same_v<A, StringArray>) return a.shape;
+            else return Shape(a.shape().begin(), a.shape().end());
+        },
+        v_);
+}
+
+std::string NpyArray::describe() const {
+    if (is_float() && !std::get<0>(v_).defined()) return "an undefined tensor";
+    return fmt::format("{} {}", npy_type_name(type()), shape_str(shape()));
+}
+
+const Tensor& NpyArray::tensor(const std::string& what) const {
+    if (!is_float()) throw DTypeError(fmt::format("{} is {}, not a float32 or float64 array", what, describe()));
+    return std::get<0>(v_);
+}
+
+xt::xarray<std::int64_t> NpyArray::int64(const std::string& what) const {
+    auto widen = [](const auto& a) {
+        auto out = xt::xarray<std::int64_t>::from_shape(a.shape());
+        for (std::size_t i = 0; i < a.size(); ++i) out.data()[i] = static_cast<std::int64_t>(a.data()[i]);
+        return out;
+    };
+    switch (v_.index()) {
+        case 1: return std::get<1>(v_);
+        case 2: return widen(std::get<2>(v_));
+        case 3: return widen(std::get<3>(v_));
+        default:
+            throw DTypeError(fmt::format("{} is {}, not an integer array (int64, int32 or bool)", what, describe()));
+    }
+}
+
+const StringArray& NpyArray::strings(const std::string& what) const {
+    if (v_.index() != 4) throw DTypeError(fmt::format("{} is {}, not a string array", what, describe()));
+    return std::get<4>(v_);
+}
+
+const std::string& NpyArray::string(const std::string& what) const {
+    const StringArray& s = strings(what);
+    if (s.values.size() != 1)
+        throw ShapeError(fmt::format("{} is {}, not a single string", what, describe()));
+    return s.values[0];
+}
+
+// ---- files --------------------------------------------------------------------------------------
+
+void save_tensors(const NamedTensors& tensors, const std::string& path) {
+    check_names(tensors, "save_tensors", path);
+    std::vector<std::pair<std::string, std::string>> blobs;
+    for (const auto& [name, t] : tensors) {
+        if (!t.defined()) throw ValueError(fmt::format("save_tensors: {}: '{}' is undefined", path, name));
+        blobs.emplace_back(name, npy_bytes(t, name));
+    }
+    write_npz(blobs, path);
+}
+
+void save_arrays(const NamedArrays& arrays, const std::string& path) {
+    check_names(arrays, "save_arrays", path);
+    std::vector<std::pair<std::string, std::string>> blobs;
+    for (const auto& [name, a] : arrays)
+        blobs.emplace_back(name, npy_bytes(a, fmt::format("save_arrays: {}: entry '{}'", path, name)));
+    write_npz(blobs, path);
+}
+
+std::string to_npy(const NpyArray& a) {
+    if (a.is_float() && !a.tensor().defined()) throw ValueError("to_npy: the tensor is undefined");
+    return npy_bytes(a, "to_npy");
+}
+
+Tensor from_npy(std::string_view bytes, const std::string& name) { return parse_npy(bytes, name, true).tensor(); }
+NpyArray array_from_npy(std::string_view bytes, const std::string& name) { return parse_npy(bytes, name, false); }
+
+NamedArrays load_arrays(const std::string& path) { return read_file(path, "load_arrays"); }
+NamedArrays load_arrays_from_memory(std::string_view bytes, const std::string& name) {
+    return read_memory(bytes, name, "load_arrays");
+}
+NamedTensors load_tensors(const std::string& path) { return float_entries(read_file(path, "load_tensors")); }
+NamedTensors load_tensors_from_memory(std::string_view bytes, const std::string& name) {
+    return float_entries(read_memory(bytes, name, "load_tensors"));
+}
+
+// ---- NpzArchive ---------------------------------------------------------------------------------
+
+NpzArchive NpzArchive::read(const std::string& path) { return NpzArchive(read_file(path, "NpzArchive"), path); }
+NpzArchive NpzArchive::from_memory(std::string_view bytes, const std::string& name) {
+    return NpzArchive(read_memory(bytes, name, "NpzArchive"), name);
+}
+
+NpzArchive::NpzArchive(NamedArrays entries, std::string name) : entries_(std::move(entries)), name_(std::move(name)) {
+    for (std::size_t i = 0; i < entries_.size(); ++i)
+        if (!index_.emplace(entries_[i].first, i).second)
+            throw ValueError(fmt::format("NpzArchive {}: entry '{}' appears twice", name_, entries_[i].first));
+}
+
+std::string NpzArchive::where(const std::string& key) const { return fmt::format("{}: entry '{}'", name_, key); }
+
+const NpyArray& NpzArchive::at(const std::string& key) const {
+    auto it = index_.find(key);
+    if (it == index_.end()) {
+        std::vector<std::string> names;
+        for (const auto& [n, a] : entries_) names.push_back(n);
+        throw ValueError(fmt::format("{}: no entry '{}'; the entries are {}", name_, key, quoted_list(names, 20)));
+    }
+    return entries_[it->second].second;
+}
+const Tensor& NpzArchive::tensor(const std::string& key) const { return at(key).tensor(where(key)); }
+xt::xarray<std::int64_t> NpzArchive::int64(const std::string& key) const { return at(key).int64(where(key)); }
+const std::string& NpzArchive::string(const std::string& key) const { return at(key).string(where(key)); }
+const StringArray& NpzArchive::strings(const std::string& key) const { return at(key).strings(where(key)); }
+NamedTensors NpzArchive::tensors() const { return float_entries(entries_); }
+
+// ---- modules ------------------------------------------------------------------------------------
+
+std::string to_string(const LoadReport& r) {
+    return fmt::format("loaded {} parameter(s); missing: {}; unexpected: {}", r.loaded.size(),
+                       quoted_list(r.missing_keys), quoted_list(r.unexpected_keys));
 }
 
 NamedTensors state_dict(const Module& module) {
@@ -552,43 +927,100 @@ NamedTensors state_dict(const Module& module) {
     return out;
 }
 
-void load_state_dict(Module& module, const NamedTensors& state) {
-    std::map<std::string, Tensor> given;
+LoadReport load_state_dict_from_arrays(Module& module, const NamedArrays& state, const LoadOptions& options) {
+    const std::string& prefix = options.prefix;
+    auto error = [&](const std::string& why) {
+        return ValueError(fmt::format("load_state_dict into {}: {}", module.type_name(), why));
+    };
+    // The entries under the prefix, by name with the prefix removed, in the state's order.
+    std::map<std::string, const NpyArray*> given;
+    std::vector<std::string> order;
     std::vector<std::string> problems;
-    for (const auto& [name, t] : state)
-        if (!given.emplace(name, t).second) problems.push_back(fmt::format("'{}' appears twice", name));
+    bool any_under_prefix = false;
+    for (const auto& [full, a] : state) {
+        if (full.rfind(prefix, 0) != 0) continue;
+        any_under_prefix = true;
+        const std::string key = full.substr(prefix.size());
+        if (given.emplace(key, &a).second) order.push_back(key);
+        else problems.push_back(fmt::format("'{}' appears twice", full));
+    }
+    if (!any_under_prefix && !prefix.empty()) {
+        // A mistyped prefix would otherwise load nothing (or, strict, report every parameter missing).
+        std::vector<std::string> heads;
+        for (const auto& [full, a] : state) {
+            const std::string head = full.substr(0, full.find('.') == std::string::npos ? full.size() : full.find('.') + 1);
+            if (std::find(heads.begin(), heads.end(), head) == heads.end()) heads.push_back(head);
+        }
+        throw error(fmt::format("no entry starts with the prefix '{}'; the entries start with {}", prefix,
+                                quoted_list(heads)));
+    }
+
+    LoadReport report;
     const NamedTensors params = module.named_parameters();
+    std::vector<std::pair<Tensor, const Tensor*>> copies;
     for (const auto& [name, p] : params) {
+        const std::string full = prefix + name;
         auto it = given.find(name);
         if (it == given.end()) {
-            problems.push_back(fmt::format("missing '{}' ({} {})", name, shape_str(p.shape()), dtype_name(p.dtype())));
+            report.missing_keys.push_back(name);
+            if (options.strict)
+                problems.push_back(fmt::format("missing '{}' ({} {}){}", name, shape_str(p.shape()),
+                                               dtype_name(p.dtype()),
+                                               prefix.empty() ? "" : fmt::format(": no entry '{}'", full)));
             continue;
         }
-        const Tensor& t = it->second;
+        const NpyArray& a = *it->second;
+        given.erase(it);
+        if (!a.is_float() || !a.tensor().defined()) {
+            problems.push_back(fmt::format("'{}' is {}, which cannot be a parameter (the model's is {} {})", full,
+                                           a.describe(), dtype_name(p.dtype()), shape_str(p.shape())));
+            continue;
+        }
+        const Tensor& t = a.tensor();
         if (t.shape() != p.shape())
-            problems.push_back(fmt::format("'{}' has shape {} but the model's is {}", name, shape_str(t.shape()),
+            problems.push_back(fmt::format("'{}' has shape {} but the model's is {}", full, shape_str(t.shape()),
                                            shape_str(p.shape())));
         else if (t.dtype() != p.dtype())
-            problems.push_back(fmt::format("'{}' is {} but the model's is {} (convert the model with .to() first)", name,
+            problems.push_back(fmt::format("'{}' is {} but the model's is {} (convert the model with .to() first)", full,
                                            dtype_name(t.dtype()), dtype_name(p.dtype())));
-        given.erase(it);
+        else {
+            report.loaded.push_back(name);
+            copies.emplace_back(p, &t);
+        }
     }
-    for (const auto& [name, t] : given)
-        problems.push_back(fmt::format("unexpected '{}' ({})", name, shape_str(t.shape())));
+    for (const std::string& key : order) {
+        auto it = given.find(key);
+        if (it == given.end()) continue;
+        report.unexpected_keys.push_back(prefix + key);
+        if (options.strict) problems.push_back(fmt::format("unexpected '{}' ({})", prefix + key, it->second->describe()));
+    }
     if (!problems.empty())
-        throw ValueError(fmt::format("load_state_dict into {}: {} problem(s): {}", module.type_name(), problems.size(),
-                                     fmt::join(problems, "; ")));
-    std::map<std::string, Tensor> values(state.begin(), state.end());
-    for (auto& [name, p] : params) {
+        throw error(fmt::format("{} problem(s): {}", problems.size(), fmt::join(problems, "; ")));
+    if (report.loaded.empty() && !params.empty())
+        throw error(fmt::format("nothing to load: none of the model's {} parameter(s) ({}) has an entry{} (the "
+                                "entries: {})",
+                                params.size(), quoted_list(report.missing_keys, 4),
+                                prefix.empty() ? "" : fmt::format(" under '{}'", prefix),
+                                quoted_list(report.unexpected_keys, 4)));
+    for (auto& [p, t] : copies) {
         Tensor q = p;
-        q.mutable_array() = values.at(name).array();
+        q.mutable_array() = t->array();
     }
+    return report;
+}
+
+LoadReport load_state_dict(Module& module, const NamedTensors& state, const LoadOptions& options) {
+    NamedArrays arrays;
+    arrays.reserve(state.size());
+    for (const auto& [name, t] : state) arrays.emplace_back(name, t);
+    return load_state_dict_from_arrays(module, arrays, options);
 }
 
 void save(const Module& module, const std::string& path) { save_tensors(state_dict(module), path); }
-void load(Module& module, const std::string& path) {
+LoadReport load(Module& module, const std::string& path, const LoadOptions& options) {
+    const NamedArrays entries = read_file(path, "load");
     try {
-        load_state_dict(module, load_tensors(path));
+        return load_state_dict_from_arrays(module, entries, options);
     } catch (const ValueError& e) {
         throw ValueError(fmt::format("load {}: {}", path, e.what()));
     }
@@ -629,12 +1061,24 @@ void save(const Module& module, const Optimizer& optimizer, const std::string& p
 }
 
 void load(Module& module, Optimizer& optimizer, const std::string& path) {
+    NamedArrays model_arrays;
     NamedTensors model, opt;
-    for (auto& [name, t] : load_tensors(path)) {
-        if (name.rfind(kOptimizerPrefix, 0) == 0) opt.emplace_back(name.substr(kOptimizerPrefix.size()), t);
-        else model.emplace_back(name, t);
+    bool non_float_model_entry = false;
+    for (auto& [name, a] : read_file(path, "load")) {
+        if (name.rfind(kOptimizerPrefix, 0) == 0) {
+            if (!a.is_float())
+                throw ValueError(fmt::format("load {}: optimizer entry '{}' is {}, not a float array", path, name,
+                                             a.describe()));
+            opt.emplace_back(name.substr(kOptimizerPrefix.size()), a.tensor());
+        } else {
+            non_float_model_entry = non_float_model_entry || !a.is_float();
+            if (a.is_float()) model.emplace_back(name, a.tensor());
+            model_arrays.emplace_back(name, a);
+        }
     }
     try {
+        // A non-float entry never fits a parameter: the strict check lists it with every other problem.
+        if (non_float_model_entry) load_state_dict_from_arrays(module, model_arrays);
         load_state_dicts(module, optimizer, model, opt);
     } catch (const ValueError& e) {
         throw ValueError(fmt::format("load {}: {}", path, e.what()));
