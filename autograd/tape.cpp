@@ -23,7 +23,12 @@ using detail::TapeState;
 
 namespace {
 thread_local std::vector<Tape*> t_tapes;  // innermost last
-thread_local int t_nograd = 0;
+struct LiveNoGrad {
+    const NoGrad* guard;
+    const char* file;
+    int line;
+};
+thread_local std::vector<LiveNoGrad> t_nograd;  // innermost last
 thread_local int t_anomaly = 0;
 thread_local std::vector<Where> t_scopes;  // innermost last
 
@@ -83,9 +88,19 @@ void Tape::clear() {
     state_->consumed = false;
 }
 
-NoGrad::NoGrad() { ++t_nograd; }
-NoGrad::~NoGrad() { --t_nograd; }
-bool is_recording() { return t_nograd == 0 && !t_tapes.empty(); }
+NoGrad::NoGrad(const char* file, int line) { t_nograd.push_back({this, file, line}); }
+NoGrad::~NoGrad() {
+    // Guards usually end in reverse order of creation, but one held by a pointer may end earlier.
+    auto it = std::find_if(t_nograd.rbegin(), t_nograd.rend(),
+                           [this](const LiveNoGrad& g) { return g.guard == this; });
+    if (it != t_nograd.rend()) t_nograd.erase(std::next(it).base());
+}
+bool is_recording() { return t_nograd.empty() && !t_tapes.empty(); }
+std::vector<std::string> live_no_grad_guards() {
+    std::vector<std::string> out;
+    for (const LiveNoGrad& g : t_nograd) out.push_back(fmt::format("{}:{}", g.file ? g.file : "?", g.line));
+    return out;
+}
 
 DetectAnomaly::DetectAnomaly() { ++t_anomaly; }
 DetectAnomaly::~DetectAnomaly() { --t_anomaly; }
@@ -106,10 +121,23 @@ namespace detail {
 void run_backward(TapeState* st, const Tensor& root, const Tensor& grad_output, bool retain) {
     check_defined("backward", root, "root");
     Node& r = *root.node();
-    if (!r.requires_grad)
+    if (!r.requires_grad) {
+        // A NoGrad guard still alive here most likely also covered the forward pass: name it, since
+        // "no tape active" would send the reader looking for a tape that is there.
+        if (!t_nograd.empty())
+            throw UsageError(fmt::format(
+                "backward: the root (shape {}) does not require grad: {} alive on this thread (created at {}), "
+                "so the ops that produced the root recorded nothing{}; end the guard's scope before the "
+                "forward pass",
+                shape_str(root.shape()),
+                t_nograd.size() == 1 ? std::string("a NoGrad guard is")
+                                     : fmt::format("{} NoGrad guards are", t_nograd.size()),
+                fmt::join(live_no_grad_guards(), ", "), t_tapes.empty() ? "" : " although a tape is active"));
         throw UsageError(fmt::format("backward: the root (shape {}) does not require grad: no input of the "
-                                     "ops that produced it requires grad, or they ran with no tape active",
+                                     "ops that produced it requires grad, or they ran while no tape was active "
+                                     "or a NoGrad guard was alive",
                                      shape_str(root.shape())));
+    }
     if (st && st->consumed)
         throw UsageError("backward: this tape's record was already released by an earlier backward; pass "
                          "BackwardOptions{.retain_graph = true} to the earlier call to run backward twice");

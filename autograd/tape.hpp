@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "tensor.hpp"
 
@@ -17,9 +18,13 @@ struct BackwardOptions {
     bool retain_graph = false;
 };
 
-class Tape {
+// The guards below (Tape, NoGrad, DetectAnomaly, OpScope) act for as long as they are alive, so each
+// must be a named variable: `NoGrad();` would be a temporary that ends at the semicolon and guards
+// nothing. Their constructors are [[nodiscard]], so the compiler warns about such a line (tested by
+// the discarded_guards test).
+class [[nodiscard]] Tape {
 public:
-    Tape();
+    [[nodiscard]] Tape();
     ~Tape();
     Tape(const Tape&) = delete;
     Tape& operator=(const Tape&) = delete;
@@ -46,9 +51,11 @@ private:
 };
 
 // While alive, nothing is recorded on this thread and op outputs do not require gradients.
-class NoGrad {
+// The guard remembers where it was created (the defaults fill in the caller's file and line), so
+// that a backward that finds nothing recorded because of a guard still alive can say which one.
+class [[nodiscard]] NoGrad {
 public:
-    NoGrad();
+    [[nodiscard]] explicit NoGrad(const char* file = __builtin_FILE(), int line = __builtin_LINE());
     ~NoGrad();
     NoGrad(const NoGrad&) = delete;
     NoGrad& operator=(const NoGrad&) = delete;
@@ -56,15 +63,17 @@ public:
 
 // True when an op run now on this thread would be recorded (a tape is active, no NoGrad guard).
 bool is_recording();
+// Where the NoGrad guards alive on this thread were created, as "file:line", outermost first.
+std::vector<std::string> live_no_grad_guards();
 
 // Anomaly mode, for finding where a NaN or Inf comes from. While a DetectAnomaly guard is alive on
 // this thread, every op's result is checked as it is computed, and every gradient as backward
 // produces it. The first NaN or Inf throws an AnomalyError naming the op, its entry on the tape and
 // where it ran (the innermost OpScope: for RNN, LSTM and GRU the layer, direction and time step).
 // Each check scans a whole array, so this is for debugging a run, not for training at speed.
-class DetectAnomaly {
+class [[nodiscard]] DetectAnomaly {
 public:
-    DetectAnomaly();
+    [[nodiscard]] DetectAnomaly();
     ~DetectAnomaly();
     DetectAnomaly(const DetectAnomaly&) = delete;
     DetectAnomaly& operator=(const DetectAnomaly&) = delete;
@@ -84,9 +93,9 @@ std::string where_str(const Where& w);
 // Labels the ops run on this thread while it is alive. Scopes nest; messages name the innermost.
 // Cheap when anomaly mode is off (a push and a pop), so custom cells can label every step:
 //     for (std::size_t t = 0; t < T; ++t) { OpScope scope({.name = "my cell", .step = long(t)}); ... }
-class OpScope {
+class [[nodiscard]] OpScope {
 public:
-    explicit OpScope(const Where& where);
+    [[nodiscard]] explicit OpScope(const Where& where);
     ~OpScope();
     OpScope(const OpScope&) = delete;
     OpScope& operator=(const OpScope&) = delete;

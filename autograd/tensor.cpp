@@ -93,7 +93,7 @@ std::size_t Tensor::numel() const {
 }
 
 template <class T>
-const xt::xarray<T>& Tensor::value() const {
+const xt::xarray<T>& Tensor::value() const& {
     const Node& n = need(node_, "value");
     if (n.value.index() != (std::is_same_v<T, double> ? 1u : 0u))
         throw DTypeError(fmt::format("value<{}>(): the tensor is {}", dtype_name(dtype_of<T>), dtype_name(dtype())));
@@ -108,12 +108,20 @@ xt::xarray<T>& Tensor::mutable_value() {
     ++n.version;
     return get<T>(n.value);
 }
-template const xt::xarray<float>& Tensor::value<float>() const;
-template const xt::xarray<double>& Tensor::value<double>() const;
+// On a temporary: a copy, made before the temporary (perhaps the storage's last owner) ends.
+template <class T>
+xt::xarray<T> Tensor::value() const&& {
+    return static_cast<const Tensor&>(*this).value<T>();
+}
+template const xt::xarray<float>& Tensor::value<float>() const&;
+template const xt::xarray<double>& Tensor::value<double>() const&;
+template xt::xarray<float> Tensor::value<float>() const&&;
+template xt::xarray<double> Tensor::value<double>() const&&;
 template xt::xarray<float>& Tensor::mutable_value<float>();
 template xt::xarray<double>& Tensor::mutable_value<double>();
 
-const Array& Tensor::array() const { return need(node_, "array").value; }
+const Array& Tensor::array() const& { return need(node_, "array").value; }
+Array Tensor::array() const&& { return need(node_, "array").value; }
 Array& Tensor::mutable_array() {
     Node& n = need_mut(node_, "mutable_array");
     ++n.version;
@@ -135,7 +143,7 @@ double Tensor::at(std::size_t i) const {
 
 bool Tensor::has_grad() const { return need(node_, "has_grad").has_grad; }
 template <class T>
-const xt::xarray<T>& Tensor::grad_value() const {
+const xt::xarray<T>& Tensor::grad_value() const& {
     const Node& n = need(node_, "grad_value");
     if (!n.has_grad)
         throw UsageError(fmt::format("grad_value: the tensor{} has no gradient (it does not require grad, "
@@ -145,8 +153,14 @@ const xt::xarray<T>& Tensor::grad_value() const {
         throw DTypeError(fmt::format("grad_value<{}>(): the tensor is {}", dtype_name(dtype_of<T>), dtype_name(dtype())));
     return get<T>(n.grad);
 }
-template const xt::xarray<float>& Tensor::grad_value<float>() const;
-template const xt::xarray<double>& Tensor::grad_value<double>() const;
+template <class T>
+xt::xarray<T> Tensor::grad_value() const&& {
+    return static_cast<const Tensor&>(*this).grad_value<T>();
+}
+template const xt::xarray<float>& Tensor::grad_value<float>() const&;
+template const xt::xarray<double>& Tensor::grad_value<double>() const&;
+template xt::xarray<float> Tensor::grad_value<float>() const&&;
+template xt::xarray<double> Tensor::grad_value<double>() const&&;
 
 Tensor Tensor::grad() const {
     const Node& n = need(node_, "grad");
@@ -182,7 +196,8 @@ Tensor& Tensor::retain_grad() {
     return *this;
 }
 
-const std::string& Tensor::name() const { return need(node_, "name").name; }
+const std::string& Tensor::name() const& { return need(node_, "name").name; }
+std::string Tensor::name() const&& { return need(node_, "name").name; }
 Tensor& Tensor::set_name(std::string name) {
     need_mut(node_, "set_name").name = std::move(name);
     return *this;

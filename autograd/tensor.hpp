@@ -97,9 +97,16 @@ public:
     std::size_t numel() const;
 
     // The value as an xtensor array. T must match dtype() (DTypeError otherwise).
+    // On a named tensor this is a reference into the tensor's storage. On a temporary
+    // (`p.grad().value<float>()`, `(a + b).value<double>()`) it is a copy: the temporary may hold
+    // the only reference to that storage, which it frees at the end of the full expression, so a
+    // reference would dangle (see docs/design.md, "Reading a temporary tensor").
     template <class T>
-    const xt::xarray<T>& value() const;
-    const Array& array() const;
+    const xt::xarray<T>& value() const&;
+    template <class T>
+    xt::xarray<T> value() const&&;
+    const Array& array() const&;
+    Array array() const&&;
     // Mutable access for optimizers and initialisers. Bumps the version counter: a value changed
     // in place after an op saved it makes that op's backward refuse to run.
     template <class T>
@@ -113,8 +120,13 @@ public:
     // Gradient: absent until something accumulates into it.
     bool has_grad() const;
     template <class T>
-    const xt::xarray<T>& grad_value() const;  // UsageError if absent
-    Tensor grad() const;                      // the gradient as a new constant Tensor (undefined if absent)
+    const xt::xarray<T>& grad_value() const&;  // UsageError if absent
+    template <class T>
+    xt::xarray<T> grad_value() const&&;        // on a temporary: a copy, as value()
+    // A snapshot of the gradient: a new constant Tensor holding a copy (undefined if absent). Unlike
+    // LibTorch's grad(), it does not alias the gradient: writing to it leaves the gradient as it was
+    // (change the gradient itself through mutable_grad_array()).
+    Tensor grad() const;
     const Array* grad_array() const;          // nullptr if absent
     Array* mutable_grad_array();              // nullptr if absent
     void zero_grad();                         // drop the gradient (PyTorch's set_to_none)
@@ -125,7 +137,8 @@ public:
     // Keep the gradient of an intermediate (non-leaf) value after backward, e.g. d loss / d h_t.
     Tensor& retain_grad();
 
-    const std::string& name() const;
+    const std::string& name() const&;
+    std::string name() const&&;
     Tensor& set_name(std::string name);
 
     // A new leaf sharing nothing with this tensor's history (the value is copied).
