@@ -1,5 +1,8 @@
-// tapegrad::nn: Module bookkeeping (names, modes, dtype conversion, the printed summary).
+// tapegrad::nn: Module bookkeeping (registration, moves, names, modes, dtype conversion, the printed
+// summary).
 #include "module.hpp"
+
+#include <algorithm>
 
 #include <fmt/format.h>
 
@@ -7,29 +10,91 @@
 
 namespace tapegrad::nn {
 
-Tensor& Module::register_parameter(const std::string& name, Tensor t) {
+// ---- registration and moves ---------------------------------------------------------------------
+// Each registration is recorded on both sides: the parent's children_ points at the child, the
+// child's parents_ at the parent. A move rewrites the entries on the other side from the old address
+// to the new one, and an ending module removes them, so neither side is left pointing at a module
+// that has moved or ended. When a parent is moved, its Module part is moved first and its members
+// after: the parent takes over the children list (still naming the old members), then each member's
+// move rewrites its own entry.
+
+Module::Module(Module&& other) noexcept
+    : params_(std::move(other.params_)),
+      children_(std::move(other.children_)),
+      parents_(std::move(other.parents_)),
+      training_(other.training_) {
+    other.params_.clear();
+    other.children_.clear();
+    other.parents_.clear();
+    for (Module* p : parents_)
+        for (Child& c : p->children_)
+            if (c.module == &other) c.module = this;
+    for (Child& c : children_)
+        for (Module*& q : c.module->parents_)
+            if (q == &other) q = this;
+}
+
+Module::~Module() {
+    // Members registered by reference have ended already (a class's members end before its base);
+    // each took itself out of children_. What is left is owned or held elsewhere: let go of it.
+    for (Child& c : children_) std::erase_if(c.module->parents_, [this](Module* q) { return q == this; });
+    for (Module* p : parents_) std::erase_if(p->children_, [this](const Child& c) { return c.module == this; });
+}
+
+void Module::check_new_name(const char* what, const std::string& name) const {
     if (name.empty() || name.find('.') != std::string::npos)
-        throw ValueError(fmt::format("register_parameter: bad name '{}' (non-empty, no dots)", name));
-    if (!t.defined()) throw ValueError(fmt::format("register_parameter: '{}' is an undefined tensor", name));
+        throw ValueError(fmt::format("{}: bad name '{}' in {}: a name must be non-empty and hold no dot (dots "
+                                     "separate the levels of a parameter name, as in 'encoder.rnn.weight_ih_l0')",
+                                     what, name, type_name()));
     for (const auto& [n, p] : params_)
-        if (n == name) throw ValueError(fmt::format("register_parameter: '{}' is registered twice", name));
-    t.set_requires_grad(true);
+        if (n == name)
+            throw ValueError(
+                fmt::format("{}: '{}' is registered twice in {} (it is already a parameter)", what, name, type_name()));
+    for (const Child& c : children_)
+        if (c.name == name)
+            throw ValueError(
+                fmt::format("{}: '{}' is registered twice in {} (it is already a submodule)", what, name, type_name()));
+}
+
+Tensor& Module::register_parameter(const std::string& name, Tensor t, bool requires_grad) {
+    check_new_name("register_parameter", name);
+    if (!t.defined()) throw ValueError(fmt::format("register_parameter: '{}' is an undefined tensor", name));
+    t.set_requires_grad(requires_grad);
     t.set_name(name);
     params_.emplace_back(name, std::move(t));
     return params_.back().second;
 }
 
-void Module::add_child(const std::string& name, Module* m) {
-    if (name.empty() || name.find('.') != std::string::npos)
-        throw ValueError(fmt::format("register_module: bad name '{}' (non-empty, no dots)", name));
-    for (const auto& [n, c] : children_)
-        if (n == name) throw ValueError(fmt::format("register_module: '{}' is registered twice", name));
-    children_.emplace_back(name, m);
+void Module::add_child(const std::string& name, Module* m, std::shared_ptr<Module> owned) {
+    if (!m) throw ValueError(fmt::format("register_module: '{}' is a null module pointer", name));
+    check_new_name("register_module", name);
+    if (m == this) throw ValueError(fmt::format("register_module: '{}' is the module itself", name));
+    children_.push_back({name, m, std::move(owned)});
+    if (std::find(m->parents_.begin(), m->parents_.end(), this) == m->parents_.end()) m->parents_.push_back(this);
 }
 
 void Module::collect(const std::string& prefix, NamedTensors& out) const {
     for (const auto& [n, p] : params_) out.emplace_back(prefix + n, p);
-    for (const auto& [n, c] : children_) c->collect(prefix + n + ".", out);
+    for (const Child& c : children_) c.module->collect(prefix + c.name + ".", out);
+}
+
+void Module::collect_modules(const std::string& prefix, NamedModules& out) const {
+    for (const Child& c : children_) {
+        out.emplace_back(prefix + c.name, c.module);
+        c.module->collect_modules(prefix + c.name + ".", out);
+    }
+}
+
+NamedModules Module::named_children() const {
+    NamedModules out;
+    for (const Child& c : children_) out.emplace_back(c.name, c.module);
+    return out;
+}
+
+NamedModules Module::named_modules() const {
+    NamedModules out;
+    collect_modules("", out);
+    return out;
 }
 
 NamedTensors Module::named_parameters() const {
@@ -66,7 +131,7 @@ void Module::zero_grad() {
 
 void Module::train(bool on) {
     training_ = on;
-    for (auto& [n, c] : children_) c->train(on);
+    for (Child& c : children_) c.module->train(on);
 }
 
 void Module::to(DType dtype) {
@@ -90,7 +155,7 @@ void Module::describe(std::string& out, const std::string& name, int depth) cons
     out += pad + (name.empty() ? "" : "(" + name + "): ") + type_name() + "(" + extra + ")\n";
     for (const auto& [n, p] : params_)
         out += fmt::format("{}  {}: {} {}\n", pad, n, shape_str(p.shape()), dtype_name(p.dtype()));
-    for (const auto& [n, c] : children_) c->describe(out, n, depth + 1);
+    for (const Child& c : children_) c.module->describe(out, c.name, depth + 1);
 }
 
 std::string Module::summary() const {

@@ -1,11 +1,13 @@
 // tapegrad::nn: the Module base class. A module owns named parameters and named submodules,
 // registered where they are created, so that names like "encoder.weight_ih_l0" exist for saving,
-// loading, printing and moving weights to and from PyTorch. Modules are neither copyable nor
-// movable: a parent keeps pointers to its submodule members.
+// loading, printing and moving weights to and from PyTorch. Modules can be moved (not copied): a
+// registration follows a module to its new address (see Module(Module&&)).
 #pragma once
 
 #include <cstddef>
+#include <memory>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -15,6 +17,8 @@
 namespace tapegrad::nn {
 
 using NamedTensors = std::vector<std::pair<std::string, Tensor>>;
+class Module;
+using NamedModules = std::vector<std::pair<std::string, Module*>>;
 
 // One layer and direction of a recurrent layer (RNN, LSTM, GRU): gates G = 1, 4, 3.
 struct RecurrentWeights {
@@ -25,10 +29,20 @@ struct RecurrentWeights {
 class Module {
 public:
     Module() = default;
-    virtual ~Module() = default;
+    virtual ~Module();
     Module(const Module&) = delete;
     Module& operator=(const Module&) = delete;
-    Module(Module&&) = delete;
+    // Moving takes over the parameters (the same tensor handles: optimizers and tapes holding them
+    // are unaffected), the submodules and the mode, and leaves the source empty. Registrations
+    // follow the move in both directions: a parent that registered the source now holds the new
+    // module, and a submodule member that moves along with its parent (as members do when a class
+    // is moved) is found at its new address, so a class like RNNDecoder, whose members "init",
+    // "cell" and "head" are registered by reference, can be returned, stored in a std::vector or
+    // pushed into a Sequential. A submodule held elsewhere (a std::unique_ptr member, a
+    // shared_ptr) does not move and stays registered where it is. A class that keeps pointers to
+    // its own members besides these registrations must delete its own move constructor.
+    // Move assignment is deleted: it would have to unregister what the target held.
+    Module(Module&& other) noexcept;
     Module& operator=(Module&&) = delete;
 
     // Every parameter of this module and its submodules, depth first in registration order,
@@ -54,22 +68,55 @@ public:
     // A printed tree of submodules with their options, parameter shapes and the parameter count.
     std::string summary() const;
 
-protected:
-    // Registers t under name (setting t's name, used in error and gradcheck messages) and returns it.
-    Tensor& register_parameter(const std::string& name, Tensor t);
+    // The direct submodules in registration order, and every module of the tree below this one
+    // (not this one) depth first with dotted names ("encoder", "encoder.rnn", ...).
+    NamedModules named_children() const;
+    NamedModules named_modules() const;
+
+    // Registration, as in LibTorch (public, so containers and user code can build modules).
+    // Registers t under name, sets t.requires_grad (to requires_grad) and t's name (used in error and
+    // gradcheck messages), and returns the stored handle. The name must be non-empty, hold no dot
+    // (dots separate levels: "encoder.rnn.weight_ih_l0") and be new among this module's parameters
+    // and submodules; otherwise a ValueError.
+    Tensor& register_parameter(const std::string& name, Tensor t, bool requires_grad = true);
+    // A submodule that is a member of this module (or otherwise outlives it), not owned: the usual
+    // form in a module's constructor, register_module("rnn", rnn). Same naming rules.
     template <class M>
+        requires std::is_base_of_v<Module, M>
     M& register_module(const std::string& name, M& m) {
-        add_child(name, &m);
+        add_child(name, &m, nullptr);
         return m;
+    }
+    // A submodule owned by this module (shared with whoever else holds the pointer).
+    template <class M>
+        requires std::is_base_of_v<Module, M>
+    std::shared_ptr<M> register_module(const std::string& name, std::shared_ptr<M> m) {
+        add_child(name, m.get(), m);
+        return m;
+    }
+    // A temporary module, moved into one this module owns: register_module("head", Linear(4, 2)).
+    template <class M>
+        requires std::is_base_of_v<Module, M> && (!std::is_lvalue_reference_v<M>)
+    std::shared_ptr<M> register_module(const std::string& name, M&& m) {
+        return register_module(name, std::make_shared<M>(std::move(m)));
     }
 
 private:
-    void add_child(const std::string& name, Module* m);
+    struct Child {
+        std::string name;
+        Module* module;
+        std::shared_ptr<Module> owned;  // null for a submodule registered by reference
+    };
+    void add_child(const std::string& name, Module* m, std::shared_ptr<Module> owned);
+    void check_new_name(const char* what, const std::string& name) const;
     void collect(const std::string& prefix, NamedTensors& out) const;
+    void collect_modules(const std::string& prefix, NamedModules& out) const;
     void describe(std::string& out, const std::string& name, int depth) const;
 
     std::vector<std::pair<std::string, Tensor>> params_;
-    std::vector<std::pair<std::string, Module*>> children_;
+    std::vector<Child> children_;
+    // The modules that registered this one: a move or the end of this module updates their lists.
+    std::vector<Module*> parents_;
     bool training_ = true;
 };
 

@@ -1,8 +1,9 @@
-// tapegrad::nn: everything in nn/ in one include: modules, layers, initialisers, optimizers and
-// learning-rate schedulers, save/load.
+// tapegrad::nn: everything in nn/ in one include: modules and their containers, layers,
+// initialisers, optimizers and learning-rate schedulers, save/load.
 #pragma once
 
 #include "checkpoint.hpp"
+#include "containers.hpp"
 #include "gru.hpp"
 #include "heads.hpp"
 #include "init.hpp"
