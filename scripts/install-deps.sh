@@ -13,6 +13,7 @@ PACKAGES=(
   clang libclang-rt-14-dev  # fuzzing the file loaders with libFuzzer (scripts/fuzz.sh)
   libcli11-dev              # command-line parsing in the examples
   fortunes                  # English text for the character-level language model (the main job)
+  gnuplot-nox               # the main job's loss curve (PNG) and the plots in docs/img
 )
 
 missing=()
