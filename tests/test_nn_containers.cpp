@@ -99,7 +99,7 @@ TEST_CASE("ModuleList and ModuleDict hold modules by index and by key", "[nn][co
     CHECK(heads.at<nn::Linear>("tags")(h).shape() == Shape{2, 5});
 }
 
-TEST_CASE("containers nest with PyTorch's dotted names; modes and dtypes reach every module",
+TEST_CASE("containers nest with PyTorch's dotted names, and modes and dtypes reach every module",
           "[nn][containers]") {
     manual_seed(4);
     nn::ModuleDict model = make_tagger();
@@ -186,7 +186,7 @@ TEST_CASE("register_parameter and register_module are public, as in LibTorch", "
     CHECK(m.parameter("fc.bias").same(fc->bias));
 }
 
-TEST_CASE("modules move; registrations follow them", "[nn][containers]") {
+TEST_CASE("modules move, and registrations follow them", "[nn][containers]") {
     manual_seed(8);
     // A module whose members are registered by reference (init, cell, head) moves as a whole:
     // the new one's registrations point at its own members.

@@ -90,7 +90,7 @@ TEST_CASE("backward under a live NoGrad guard names the guard, not a missing tap
     CHECK_THAT(live_no_grad_guards().at(0), Catch::Matchers::EndsWith(where));
 }
 
-TEST_CASE("the NoGrad message names every live guard; without a tape it says so", "[traps]") {
+TEST_CASE("the NoGrad message names every live guard, and without a tape it says so", "[traps]") {
     Tensor x = Tensor::of({1.0}, f64, true);
     NoGrad outer; const int outer_line = __LINE__;
     // (new, not make_unique: the guard records where its constructor is called from)
