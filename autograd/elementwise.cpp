@@ -232,6 +232,16 @@ Tensor where(const Tensor& mask, const Tensor& a, const Tensor& b) {
     });
 }
 
+Tensor where(const Tensor& mask, const Tensor& a, double b) {
+    detail::check_defined("where", a, "a");
+    return where(mask, a, Tensor::scalar(b, a.dtype()));
+}
+
+Tensor where(const Tensor& mask, double a, const Tensor& b) {
+    detail::check_defined("where", b, "b");
+    return where(mask, Tensor::scalar(a, b.dtype()), b);
+}
+
 Tensor operator+(const Tensor& a, const Tensor& b) { return add(a, b); }
 Tensor operator-(const Tensor& a, const Tensor& b) { return sub(a, b); }
 Tensor operator*(const Tensor& a, const Tensor& b) { return mul(a, b); }

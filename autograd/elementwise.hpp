@@ -45,6 +45,10 @@ Tensor minimum(const Tensor& a, const Tensor& b);
 // mask ? a : b, elementwise, broadcasting over all three. mask may have either dtype: any nonzero
 // element (NaN included) is true. mask gets no gradient; a gets g where the mask is true, b elsewhere.
 Tensor where(const Tensor& mask, const Tensor& a, const Tensor& b);
+// A plain number in place of a or b takes the other's dtype (where(mask, scores, -1e9) works in
+// float32 and float64 alike) and gets no gradient.
+Tensor where(const Tensor& mask, const Tensor& a, double b);
+Tensor where(const Tensor& mask, double a, const Tensor& b);
 
 // ---- operators ----------------------------------------------------------------
 // Scalars combine with a tensor of either dtype, in that tensor's dtype.

@@ -67,6 +67,6 @@ Tensor dropout(const Tensor& x, double p, bool training);  // the thread's defau
 // ---- one-hot --------------------------------------------------------------------------------
 // ids [..] -> [.., num_classes]: 1 at each id, 0 elsewhere. A constant (no gradient). An id outside
 // [0, num_classes) is a ValueError naming it and its position.
-Tensor one_hot(const xt::xarray<std::int64_t>& ids, std::size_t num_classes, DType dtype = f32);
+Tensor one_hot(const xt::xarray<std::int64_t>& ids, std::size_t num_classes, DType dtype = default_dtype());
 
 }  // namespace tapegrad

@@ -54,13 +54,13 @@ void manual_seed(std::uint64_t seed);
 // Tensors of independent draws, filled in row-major order. float32 values are the float64 draws
 // rounded, so the same seed gives the same numbers (to precision) in either dtype; rounding never
 // lets a uniform value reach its upper bound.
-Tensor rand(const Shape& shape, Generator& gen, DType dtype = f32, bool requires_grad = false);   // U[0, 1)
-Tensor randn(const Shape& shape, Generator& gen, DType dtype = f32, bool requires_grad = false);  // N(0, 1)
+Tensor rand(const Shape& shape, Generator& gen, DType dtype = default_dtype(), bool requires_grad = false);   // U[0, 1)
+Tensor randn(const Shape& shape, Generator& gen, DType dtype = default_dtype(), bool requires_grad = false);  // N(0, 1)
 // U[lo, hi); lo < hi, both finite, else a ValueError.
-Tensor uniform(const Shape& shape, double lo, double hi, Generator& gen, DType dtype = f32,
+Tensor uniform(const Shape& shape, double lo, double hi, Generator& gen, DType dtype = default_dtype(),
                bool requires_grad = false);
-Tensor rand(const Shape& shape, DType dtype = f32, bool requires_grad = false);
-Tensor randn(const Shape& shape, DType dtype = f32, bool requires_grad = false);
-Tensor uniform(const Shape& shape, double lo, double hi, DType dtype = f32, bool requires_grad = false);
+Tensor rand(const Shape& shape, DType dtype = default_dtype(), bool requires_grad = false);
+Tensor randn(const Shape& shape, DType dtype = default_dtype(), bool requires_grad = false);
+Tensor uniform(const Shape& shape, double lo, double hi, DType dtype = default_dtype(), bool requires_grad = false);
 
 }  // namespace tapegrad

@@ -234,6 +234,18 @@ Tensor zeros(const Shape& shape, DType dtype, bool requires_grad) { return full(
 Tensor ones(const Shape& shape, DType dtype, bool requires_grad) { return full(shape, 1.0, dtype, requires_grad); }
 Tensor zeros_like(const Tensor& t) { return zeros(t.shape(), t.dtype()); }
 Tensor ones_like(const Tensor& t) { return ones(t.shape(), t.dtype()); }
+Tensor full_like(const Tensor& t, double value) {
+    detail::check_defined("full_like", t);
+    return full(t.shape(), value, t.dtype());
+}
+
+namespace {
+thread_local DType tls_default_dtype = f32;
+}  // namespace
+
+DType default_dtype() { return tls_default_dtype; }
+DefaultDType::DefaultDType(DType dtype) : previous_(tls_default_dtype) { tls_default_dtype = dtype; }
+DefaultDType::~DefaultDType() { tls_default_dtype = previous_; }
 Tensor arange(double start, double stop, double step, DType dtype) {
     if (step == 0.0 || !std::isfinite(start) || !std::isfinite(stop) || !std::isfinite(step))
         throw ValueError(fmt::format("arange: start {}, stop {}, step {}: need finite values and a nonzero step",

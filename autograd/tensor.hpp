@@ -58,6 +58,26 @@ inline constexpr DType f32 = DType::f32;
 inline constexpr DType f64 = DType::f64;
 const char* dtype_name(DType dt);  // "float32" / "float64"
 
+// The dtype that factories (zeros, ones, full, arange, Tensor::scalar/of, rand/randn/uniform,
+// one_hot, sequence_mask) and layers' parameters take when none is given: float32, unless a
+// DefaultDType guard is alive on this thread. It is how one model code runs in float32 and is
+// gradient-checked in float64: build and run it inside DefaultDType guard(f64). A dtype passed
+// explicitly always wins, and tensors made from other tensors (zeros_like, x + 1.0,
+// where(mask, x, -1e9)) take that tensor's dtype.
+DType default_dtype();
+// Sets this thread's default dtype until the guard is destroyed (guards nest; each restores what
+// it found). Per thread, like the tape: other threads keep their own default.
+class DefaultDType {
+public:
+    [[nodiscard]] explicit DefaultDType(DType dtype);
+    ~DefaultDType();
+    DefaultDType(const DefaultDType&) = delete;
+    DefaultDType& operator=(const DefaultDType&) = delete;
+
+private:
+    DType previous_;
+};
+
 using Shape = std::vector<std::size_t>;
 std::string shape_str(const Shape& s);  // "[2, 3]"
 
@@ -80,14 +100,14 @@ public:
     explicit Tensor(xt::xarray<double> value, bool requires_grad = false);
     explicit Tensor(Array value, bool requires_grad = false);
     // A scalar (0-d) tensor.
-    static Tensor scalar(double v, DType dtype = f32, bool requires_grad = false);
+    static Tensor scalar(double v, DType dtype = default_dtype(), bool requires_grad = false);
     // From nested initializer lists: Tensor::of({{1, 2}, {3, 4}}); values are converted to dtype.
     // (A single element nested, {{x}}, is ambiguous in C++: write full({1, 1}, x) instead.)
-    static Tensor of(std::initializer_list<double> v, DType dtype = f32, bool requires_grad = false);
-    static Tensor of(std::initializer_list<std::initializer_list<double>> v, DType dtype = f32,
+    static Tensor of(std::initializer_list<double> v, DType dtype = default_dtype(), bool requires_grad = false);
+    static Tensor of(std::initializer_list<std::initializer_list<double>> v, DType dtype = default_dtype(),
                      bool requires_grad = false);
     static Tensor of(std::initializer_list<std::initializer_list<std::initializer_list<double>>> v,
-                     DType dtype = f32, bool requires_grad = false);
+                     DType dtype = default_dtype(), bool requires_grad = false);
 
     bool defined() const { return node_ != nullptr; }
     DType dtype() const;
@@ -162,13 +182,14 @@ private:
 };
 
 // Factories. Shapes are given as {d0, d1, ...}.
-Tensor zeros(const Shape& shape, DType dtype = f32, bool requires_grad = false);
-Tensor ones(const Shape& shape, DType dtype = f32, bool requires_grad = false);
-Tensor full(const Shape& shape, double value, DType dtype = f32, bool requires_grad = false);
+Tensor zeros(const Shape& shape, DType dtype = default_dtype(), bool requires_grad = false);
+Tensor ones(const Shape& shape, DType dtype = default_dtype(), bool requires_grad = false);
+Tensor full(const Shape& shape, double value, DType dtype = default_dtype(), bool requires_grad = false);
 Tensor zeros_like(const Tensor& t);
 Tensor ones_like(const Tensor& t);
+Tensor full_like(const Tensor& t, double value);  // t's shape and dtype, every element value
 // Evenly spaced values start, start+step, ... below stop (1-D).
-Tensor arange(double start, double stop, double step = 1.0, DType dtype = f32);
+Tensor arange(double start, double stop, double step = 1.0, DType dtype = default_dtype());
 
 // Readable printing: shape, dtype, requires_grad, then the values (elided when large).
 std::string to_string(const Tensor& t);

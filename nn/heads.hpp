@@ -14,7 +14,7 @@ namespace tapegrad::nn {
 
 // [T, B] mask of valid steps: 1 where t < lengths[b], else 0 (a constant). Use it as the weight of
 // cross_entropy over padded targets. Empty lengths mean every step of every sequence is valid.
-Tensor sequence_mask(const std::vector<std::int64_t>& lengths, std::size_t T, std::size_t B, DType dtype = f32);
+Tensor sequence_mask(const std::vector<std::int64_t>& lengths, std::size_t T, std::size_t B, DType dtype = default_dtype());
 
 // output [T, B, F] -> [B, F], each row taken at step lengths[b] - 1 (T - 1 without lengths). For a
 // bidirectional RNN this is the forward direction's last state only; the reverse direction's final
