@@ -1,7 +1,7 @@
 # The discarded_guards test, run as `cmake -P`: builds the target whose guards are named (it must
 # compile with -Werror), then the one whose guards are discarded temporaries, which must fail with
 # a nodiscard diagnostic on every line of SOURCE marked DISCARDED, and on no other line.
-#   -DBUILD_DIR=<build tree> -DSOURCE=<discarded_guards.cpp> -DCONFIG=<config>
+#   -DBUILD_DIR=<build tree> -DSOURCE=<discarded_guards.cpp> -DCONFIG=<config> -DCOMPILER_ID=<id>
 foreach(var BUILD_DIR SOURCE)
   if(NOT DEFINED ${var})
     message(FATAL_ERROR "discarded_guards: ${var} not given")
@@ -35,7 +35,9 @@ set(expected 0)
 set(problems "")
 foreach(line IN LISTS lines)
   math(EXPR n "${n} + 1")
-  if(line MATCHES "// DISCARDED")
+  if(line MATCHES "// DISCARDED \\(not clang\\)" AND COMPILER_ID MATCHES "Clang")
+    # a form this compiler does not diagnose (the source says why)
+  elseif(line MATCHES "// DISCARDED")
     math(EXPR expected "${expected} + 1")
     if(NOT out MATCHES "${file}:${n}:[0-9]+: (fatal )?(error|warning): ignoring [^\n]*nodiscard")
       string(STRIP "${line}" code)

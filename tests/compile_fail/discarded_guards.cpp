@@ -14,11 +14,14 @@ void guards() {
     NoGrad braced{};
     DetectAnomaly anomaly;
     OpScope scope({.name = "step"});
+    OpScope braced_scope{{.name = "step"}};
 #else
     Tape();                     // DISCARDED
     NoGrad();                   // DISCARDED
     NoGrad{};                   // DISCARDED
     DetectAnomaly();            // DISCARDED
-    OpScope({.name = "step"});  // DISCARDED
+    OpScope{{.name = "step"}};  // DISCARDED
+    // clang 14 gives no diagnostic for a parenthesised braced argument (GCC 12 does).
+    OpScope({.name = "step"});  // DISCARDED (not clang)
 #endif
 }
