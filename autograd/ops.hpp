@@ -7,6 +7,7 @@
 #include "activation.hpp"
 #include "elementwise.hpp"
 #include "functional.hpp"
+#include "index.hpp"
 #include "linalg.hpp"
 #include "recurrent.hpp"
 #include "reduce.hpp"

@@ -260,31 +260,6 @@ Tensor arange(double start, double stop, double step, DType dtype) {
 }
 
 // ---- printing -----------------------------------------------------------------------------------
-namespace {
-// Nested brackets like NumPy; an axis longer than 6 shows its first and last 3 entries around "...".
-template <class T>
-void print_values(std::ostream& os, const T* data, const Shape& shape, std::size_t axis, std::size_t offset) {
-    if (shape.empty()) {
-        os << fmt::format("{:.6g}", data[0]);
-        return;
-    }
-    std::size_t stride = 1;
-    for (std::size_t i = axis + 1; i < shape.size(); ++i) stride *= shape[i];
-    const std::size_t n = shape[axis];
-    const bool elide = n > 6;
-    os << '[';
-    for (std::size_t i = 0; i < n; ++i) {
-        if (elide && i == 3) {
-            os << (axis + 1 == shape.size() ? "..., " : "...,\n" + std::string(axis + 1, ' '));
-            i = n - 3;
-        }
-        if (axis + 1 == shape.size()) os << fmt::format("{:.6g}", data[offset + i]);
-        else print_values(os, data, shape, axis + 1, offset + i * stride);
-        if (i + 1 < n) os << (axis + 1 == shape.size() ? ", " : ",\n" + std::string(axis + 1, ' '));
-    }
-    os << ']';
-}
-}  // namespace
 
 std::string to_string(const Tensor& t) {
     if (!t.defined()) return "Tensor(undefined)";
@@ -293,7 +268,7 @@ std::string to_string(const Tensor& t) {
     if (t.requires_grad()) os << ", requires_grad";
     if (!t.name().empty()) os << ", name='" << t.name() << "'";
     os << ")\n";
-    std::visit([&](const auto& x) { print_values(os, x.data(), t.shape(), 0, 0); }, t.array());
+    std::visit([&](const auto& x) { detail::print_values(os, x.data(), t.shape(), 0, 0); }, t.array());
     return os.str();
 }
 std::ostream& operator<<(std::ostream& os, const Tensor& t) { return os << to_string(t); }

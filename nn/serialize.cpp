@@ -777,6 +777,8 @@ NpyArray::NpyArray(Tensor t) : v_(std::move(t)) {}
 NpyArray::NpyArray(xt::xarray<std::int64_t> a) : v_(std::move(a)) {}
 NpyArray::NpyArray(xt::xarray<std::int32_t> a) : v_(std::move(a)) {}
 NpyArray::NpyArray(xt::xarray<bool> a) : v_(std::move(a)) {}
+NpyArray::NpyArray(const LongTensor& a) : v_(a.array()) {}
+NpyArray::NpyArray(const BoolTensor& a) : v_(a.array()) {}
 NpyArray::NpyArray(StringArray s) {
     if (s.values.size() != numel_of(s.shape))
         throw ValueError(fmt::format("StringArray: {} value(s) for shape {}, which has {} element(s)", s.values.size(),
@@ -833,6 +835,11 @@ xt::xarray<std::int64_t> NpyArray::int64(const std::string& what) const {
         default:
             throw DTypeError(fmt::format("{} is {}, not an integer array (int64, int32 or bool)", what, describe()));
     }
+}
+
+xt::xarray<bool> NpyArray::bools(const std::string& what) const {
+    if (v_.index() != 3) throw DTypeError(fmt::format("{} is {}, not a bool array", what, describe()));
+    return std::get<3>(v_);
 }
 
 const StringArray& NpyArray::strings(const std::string& what) const {
@@ -910,6 +917,7 @@ const NpyArray& NpzArchive::at(const std::string& key) const {
 }
 const Tensor& NpzArchive::tensor(const std::string& key) const { return at(key).tensor(where(key)); }
 xt::xarray<std::int64_t> NpzArchive::int64(const std::string& key) const { return at(key).int64(where(key)); }
+xt::xarray<bool> NpzArchive::bools(const std::string& key) const { return at(key).bools(where(key)); }
 const std::string& NpzArchive::string(const std::string& key) const { return at(key).string(where(key)); }
 const StringArray& NpzArchive::strings(const std::string& key) const { return at(key).strings(where(key)); }
 NamedTensors NpzArchive::tensors() const { return float_entries(entries_); }

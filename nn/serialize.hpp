@@ -12,6 +12,7 @@
 #include <variant>
 #include <vector>
 
+#include "../autograd/index.hpp"
 #include "module.hpp"
 #include "optim.hpp"
 
@@ -40,6 +41,8 @@ public:
     NpyArray(xt::xarray<std::int64_t> a);    // int64
     NpyArray(xt::xarray<std::int32_t> a);    // int32
     NpyArray(xt::xarray<bool> a);            // bool
+    NpyArray(const LongTensor& a);           // int64
+    NpyArray(const BoolTensor& a);           // bool
     NpyArray(StringArray s);                 // values.size() must match the shape (ValueError)
     NpyArray(std::string text);              // one string, 0-d ('<U')
     NpyArray(const char* text);
@@ -53,6 +56,7 @@ public:
     // (e.g. "fixture.npz: entry 'lengths'").
     const Tensor& tensor(const std::string& what = "the array") const;              // float32/float64
     xt::xarray<std::int64_t> int64(const std::string& what = "the array") const;    // int64, int32 or bool
+    xt::xarray<bool> bools(const std::string& what = "the array") const;            // bool only
     const StringArray& strings(const std::string& what = "the array") const;        // '<U' or '|S'
     const std::string& string(const std::string& what = "the array") const;         // exactly one string
 
@@ -104,6 +108,7 @@ public:
     const NpyArray& at(const std::string& key) const;
     const Tensor& tensor(const std::string& key) const;
     xt::xarray<std::int64_t> int64(const std::string& key) const;
+    xt::xarray<bool> bools(const std::string& key) const;
     const std::string& string(const std::string& key) const;
     const StringArray& strings(const std::string& key) const;
     NamedTensors tensors() const;  // the float entries, in archive order

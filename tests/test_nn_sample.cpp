@@ -12,7 +12,8 @@ using namespace tapegrad;
 using Catch::Matchers::Contains;
 
 namespace {
-std::size_t argmax(const Tensor& t) {
+// The first index of the largest logit, by a plain loop (independent of the library's argmax).
+std::size_t first_max(const Tensor& t) {
     std::size_t best = 0;
     for (std::size_t i = 1; i < t.numel(); ++i)
         if (t.at(i) > t.at(best)) best = i;
@@ -34,7 +35,7 @@ TEST_CASE("greedy, top_k = 1 and a tiny temperature all pick the arg-max", "[nn]
     Generator g(1), draw(2);
     for (int trial = 0; trial < 50; ++trial) {
         Tensor logits = randn({7}, g, f32) * 3.0;
-        const auto best = static_cast<std::int64_t>(argmax(logits));
+        const auto best = static_cast<std::int64_t>(first_max(logits));
         CHECK(nn::sample_logits(logits, {.greedy = true}, draw) == best);
         CHECK(nn::sample_logits(logits, {.top_k = 1}, draw) == best);
         CHECK(nn::sample_logits(logits, {.temperature = 1e-6}, draw) == best);
@@ -137,7 +138,7 @@ TEST_CASE("a small RNN language model generates end to end, reproducibly", "[nn]
         auto step = lm.step();
         Tensor logits = step(1, h);
         for (int i = 0; i < 8; ++i) {
-            expect.push_back(static_cast<std::int64_t>(argmax(logits)));
+            expect.push_back(static_cast<std::int64_t>(first_max(logits)));
             logits = step(expect.back(), h);
         }
     }

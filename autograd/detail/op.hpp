@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <ostream>
 #include <string>
 #include <utility>
 #include <vector>
@@ -183,6 +184,35 @@ public:
 private:
     Entry& e_;
 };
+
+// ---- printing -----------------------------------------------------------------------------------
+inline std::string format_element(float v) { return fmt::format("{:.6g}", v); }
+inline std::string format_element(double v) { return fmt::format("{:.6g}", v); }
+inline std::string format_element(std::int64_t v) { return fmt::format("{}", v); }
+inline std::string format_element(bool v) { return v ? "true" : "false"; }
+// Nested brackets like NumPy; an axis longer than 6 shows its first and last 3 entries around "...".
+template <class T>
+void print_values(std::ostream& os, const T* data, const Shape& shape, std::size_t axis, std::size_t offset) {
+    if (shape.empty()) {
+        os << format_element(data[0]);
+        return;
+    }
+    std::size_t stride = 1;
+    for (std::size_t i = axis + 1; i < shape.size(); ++i) stride *= shape[i];
+    const std::size_t n = shape[axis];
+    const bool elide = n > 6;
+    os << '[';
+    for (std::size_t i = 0; i < n; ++i) {
+        if (elide && i == 3) {
+            os << (axis + 1 == shape.size() ? "..., " : "...,\n" + std::string(axis + 1, ' '));
+            i = n - 3;
+        }
+        if (axis + 1 == shape.size()) os << format_element(data[offset + i]);
+        else print_values(os, data, shape, axis + 1, offset + i * stride);
+        if (i + 1 < n) os << (axis + 1 == shape.size() ? ", " : ",\n" + std::string(axis + 1, ' '));
+    }
+    os << ']';
+}
 
 // ---- dtype dispatch ---------------------------------------------------------------------------
 // f is a generic lambda [&]<class T>(T) {...}; called with float{} or double{}.
