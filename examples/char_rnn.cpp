@@ -9,6 +9,7 @@
 //   char_rnn sample --checkpoint FILE [--prime TEXT] ...          writes text from a checkpoint
 //
 // The default text is the English fortunes of Debian's `fortunes` package.
+#include <charconv>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -25,70 +26,66 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// Embedding -> RNN (or LSTM, or GRU) -> Linear: ids [T, B] -> logits [T, B, V].
-enum class Cell { rnn, lstm, gru };
+// Embedding -> recurrent layer -> Linear: ids [T, B] -> logits [T, B, V]. The recurrent layer is an
+// RNN, an LSTM or a GRU, chosen at run time through the interface the three share.
 struct CharModel : nn::Module {
     nn::Embedding embed;
-    std::unique_ptr<nn::RNN> rnn;
-    std::unique_ptr<nn::LSTM> lstm;
-    std::unique_ptr<nn::GRU> gru;
+    std::unique_ptr<nn::RecurrentLayer> rnn;
     nn::Linear head;
-    const std::size_t layers;
     // The members are built in declaration order (embed, the recurrent layer, head), and that is the
     // order in which their initial weights are drawn from the global generator.
-    CharModel(std::size_t vocab, std::size_t embed_dim, std::size_t hidden, std::size_t layers, Cell cell = Cell::rnn)
+    CharModel(std::size_t vocab, std::size_t embed_dim, std::size_t hidden, std::size_t layers,
+              nn::RecurrentKind cell = nn::RecurrentKind::rnn)
         : embed(vocab, embed_dim),
-          rnn(cell == Cell::rnn ? std::make_unique<nn::RNN>(nn::RNNOptions{
-                                      .input_size = embed_dim, .hidden_size = hidden, .num_layers = layers})
-                                : nullptr),
-          lstm(cell == Cell::lstm ? std::make_unique<nn::LSTM>(nn::LSTMOptions{
-                                        .input_size = embed_dim, .hidden_size = hidden, .num_layers = layers})
-                                  : nullptr),
-          gru(cell == Cell::gru ? std::make_unique<nn::GRU>(nn::GRUOptions{
-                                      .input_size = embed_dim, .hidden_size = hidden, .num_layers = layers})
-                                : nullptr),
-          head(hidden, vocab),
-          layers(layers) {
+          rnn(nn::make_recurrent(cell, {.input_size = embed_dim, .hidden_size = hidden, .num_layers = layers})),
+          head(hidden, vocab) {
         register_module("embed", embed);
-        if (rnn) register_module("rnn", *rnn);
-        if (lstm) register_module("lstm", *lstm);
-        if (gru) register_module("gru", *gru);
+        // Under the layer's kind, so the parameters are "gru.weight_ih_l0" (or "rnn.", "lstm.").
+        register_module(nn::recurrent_kind_name(cell), *rnn);
         register_module("head", head);
     }
     std::string type_name() const override { return "CharModel"; }
-    // state: h [layers, B, H] (RNN, GRU), or h and c stacked along axis 0, [2*layers, B, H] (LSTM), or
-    // undefined for zeros: one Tensor either way, as nn::tbptt and nn::sample carry it. Returns logits
-    // and the new state.
+    // state: the layer's state packed into one Tensor, as nn::tbptt and nn::sample carry it (h, or for
+    // an LSTM h and c stacked along axis 0), or undefined for zeros. Returns logits and the new state.
     std::pair<Tensor, Tensor> forward(const xt::xarray<std::int64_t>& ids, const Tensor& state) const {
-        const Tensor x = embed(ids);
-        if (lstm) {
-            Tensor h0, c0;
-            if (state.defined()) {
-                const auto hc = split(state, {layers, layers}, 0);  // [layers, B, H] each
-                h0 = hc[0], c0 = hc[1];
-            }
-            auto [out, h_n, c_n] = lstm->forward(x, h0, c0);
-            return {head(out), concat({h_n, c_n}, 0)};
-        }
-        if (gru) {
-            auto [out, h_n] = gru->forward(x, state);
-            return {head(out), h_n};
-        }
-        auto [out, h_n] = rnn->forward(x, state);
-        return {head(out), h_n};
+        auto [out, next] = rnn->forward(embed(ids), rnn->unpack_state(state));
+        return {head(out), rnn->pack_state(next)};
     }
 };
 
-// The hyperparameters a checkpoint needs to rebuild its model, stored next to the weights:
-// [embed, hidden, layers, cell] with cell 0 = rnn, 1 = lstm, 2 = gru (a 3-element entry, as written
-// before the cell was stored, means rnn).
+// The hyperparameters a checkpoint needs to rebuild its model, saved with it as metadata strings
+// "cell", "embed", "hidden" and "layers" (numpy.load(path)["checkpoint.meta.cell"].item() reads one).
+// Older checkpoints hold them as a float tensor, extra.config = [embed, hidden, layers, cell] with
+// cell 0 = rnn, 1 = lstm, 2 = gru (three elements, from before the cell was stored, mean rnn); they
+// still load.
 struct Config {
     std::size_t embed = 64, hidden = 256, layers = 1;
-    Cell cell = Cell::rnn;
-    Tensor to_tensor() const {
-        return Tensor::of({static_cast<double>(embed), static_cast<double>(hidden), static_cast<double>(layers),
-                           static_cast<double>(cell)},
-                          f64);
+    nn::RecurrentKind cell = nn::RecurrentKind::rnn;
+    nn::Metadata to_metadata() const {
+        return {{"cell", nn::recurrent_kind_name(cell)},
+                {"embed", std::to_string(embed)},
+                {"hidden", std::to_string(hidden)},
+                {"layers", std::to_string(layers)}};
+    }
+    static Config from_metadata(const nn::Metadata& meta, const std::string& path) {
+        auto size = [&](const std::string& key) {
+            const auto it = meta.find(key);
+            const std::string text = it == meta.end() ? "" : it->second;
+            std::size_t v = 0;
+            const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+            if (ec != std::errc() || end != text.data() + text.size() || v == 0)
+                throw FormatError("char_rnn: " + path + ": the metadata entry '" + key +
+                                  "' is not a positive integer: '" + text + "'");
+            return v;
+        };
+        Config c{size("embed"), size("hidden"), size("layers")};
+        try {
+            c.cell = nn::parse_recurrent_kind(meta.at("cell"));
+        } catch (const ValueError&) {
+            throw FormatError("char_rnn: " + path + ": the metadata entry 'cell' is not rnn, lstm or gru: '" +
+                              meta.at("cell") + "'");
+        }
+        return c;
     }
     static Config from_tensor(const Tensor& t) {
         if (t.numel() != 3 && t.numel() != 4)
@@ -97,18 +94,12 @@ struct Config {
         if (t.numel() == 4) {
             const double k = t.at(3);
             if (k != 0 && k != 1 && k != 2) throw FormatError("char_rnn: the checkpoint's cell is not 0, 1 or 2");
-            c.cell = static_cast<Cell>(static_cast<int>(k));
+            const nn::RecurrentKind kinds[] = {nn::RecurrentKind::rnn, nn::RecurrentKind::lstm, nn::RecurrentKind::gru};
+            c.cell = kinds[static_cast<int>(k)];
         }
         return c;
     }
 };
-
-Cell parse_cell(const std::string& name) {
-    if (name == "rnn") return Cell::rnn;
-    if (name == "lstm") return Cell::lstm;
-    if (name == "gru") return Cell::gru;
-    throw ValueError("char_rnn: --cell must be rnn, lstm or gru, got " + name);
-}
 
 // The default corpus: every fortune of every plain-text fortune file (the files without an
 // extension), in an order shuffled once with a fixed seed, separated by blank lines. Shuffling
@@ -201,7 +192,7 @@ int train(TrainArgs a) {
     const auto streams = nn::batchify(train_ids, a.batch);  // [N, B]
     const auto val_streams = nn::batchify(val_ids, std::min<std::size_t>(a.batch, val_ids.size() / (2 * a.seq) + 1));
 
-    const Cell cell = parse_cell(a.cell);
+    const nn::RecurrentKind cell = nn::parse_recurrent_kind(a.cell);
     CharModel model(vocab.size(), a.embed, a.hidden, a.layers, cell);
     std::unique_ptr<nn::Optimizer> opt;
     if (a.optimizer == "adam") opt = std::make_unique<nn::Adam>(model.parameters(), nn::AdamOptions{.lr = a.lr});
@@ -277,8 +268,8 @@ int train(TrainArgs a) {
         if (std::fclose(curve) != 0) throw FormatError("char_rnn: cannot write the loss curve to " + a.loss_csv);
         fmt::print("loss curve written to {}\n", a.loss_csv);
     }
-    nn::save_checkpoint(a.checkpoint, model, *opt, step, gen,
-                        {{"vocab", vocab.to_tensor()}, {"config", Config{a.embed, a.hidden, a.layers, cell}.to_tensor()}});
+    nn::save_checkpoint(a.checkpoint, model, *opt, step, gen, {{"vocab", vocab.to_tensor()}},
+                        Config{a.embed, a.hidden, a.layers, cell}.to_metadata());
     fmt::print("checkpoint written to {}\n", a.checkpoint);
     for (double temp : {0.7, 1.0}) {
         nn::SampleOptions so{.length = 400, .temperature = temp};
@@ -292,20 +283,32 @@ int train(TrainArgs a) {
 }
 
 int sample_cmd(const std::string& path, const std::string& prime, const nn::SampleOptions& so, std::uint64_t seed) {
-    // Rebuild the model from the checkpoint's own config and vocabulary, then restore it.
+    // Rebuild the model from the checkpoint's own configuration and vocabulary, then restore it.
     std::map<std::string, Tensor> entries;
     for (auto& [n, t] : nn::load_tensors(path)) entries.emplace(n, t);
-    if (!entries.count("extra.vocab") || !entries.count("extra.config"))
-        throw FormatError("char_rnn: " + path + " is not a char_rnn checkpoint (no extra.vocab / extra.config)");
+    if (!entries.count("extra.vocab"))
+        throw FormatError("char_rnn: " + path + " is not a char_rnn checkpoint (no extra.vocab)");
     const nn::Vocab vocab = nn::Vocab::from_tensor(entries.at("extra.vocab"));
-    const Config c = Config::from_tensor(entries.at("extra.config"));
+    const nn::Metadata meta = nn::load_checkpoint_metadata(path);
+    Config c;
+    std::string source = "metadata";
+    if (meta.count("cell")) {
+        c = Config::from_metadata(meta, path);
+    } else if (entries.count("extra.config")) {  // written before the configuration was metadata
+        c = Config::from_tensor(entries.at("extra.config"));
+        source = "extra.config";
+    } else {
+        throw FormatError("char_rnn: " + path + " is not a char_rnn checkpoint (no configuration)");
+    }
     CharModel model(vocab.size(), c.embed, c.hidden, c.layers, c.cell);
     nn::Adam opt(model.parameters());
     Generator gen(seed);
     const auto info = nn::load_checkpoint(path, model, opt, gen);
     gen.manual_seed(seed);  // sampling draws from --seed, not from where training stopped
-    fmt::print("model from {} (trained {} steps), prime \"{}\", temperature {}, top-k {}\n\n", path, info.step, prime,
+    fmt::print("model from {} (trained {} steps), prime \"{}\", temperature {}, top-k {}\n", path, info.step, prime,
                so.temperature, so.top_k);
+    fmt::print("{}: embed {}, hidden {}, layers {} (configuration from {})\n\n", nn::recurrent_kind_name(c.cell),
+               c.embed, c.hidden, c.layers, source);
     fmt::print("{}\n", sample_text(model, vocab, prime, so, gen));
     return 0;
 }

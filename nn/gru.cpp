@@ -53,7 +53,8 @@ std::string GRUCell::extra_repr() const {
 }
 
 // ---- GRU ----------------------------------------------------------------------------------------
-GRU::GRU(const GRUOptions& o) : options(o) {
+GRU::GRU(const GRUOptions& o)
+    : RecurrentLayer(RecurrentKind::gru, detail::recurrent_options_of(o)), options(o) {
     weights_ = detail::make_recurrent_weights("GRU", detail::shape_of(o), 3,
                                               [this](const std::string& n, Tensor v) { return register_parameter(n, v); });
 }
@@ -86,6 +87,12 @@ GRUResult GRU::forward(const Tensor& input, const Tensor& h0, const std::vector<
     };
     detail::RecurrentOutput r = detail::run_recurrent(spec, input, {h0}, lengths, project, step, sequence);
     return {r.output, r.finals[0]};
+}
+
+RecurrentResult GRU::forward_state(const Tensor& input, const RecurrentState& state,
+                                   const std::vector<std::int64_t>& lengths) const {
+    GRUResult r = forward(input, state.h, lengths);
+    return {std::move(r.output), {std::move(r.h_n), Tensor()}};
 }
 
 }  // namespace tapegrad::nn

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "module.hpp"
+#include "recurrent_layer.hpp"
 
 namespace tapegrad::nn {
 
@@ -48,7 +49,8 @@ struct GRUResult {
 // The whole sequence: input [T, B, input_size], h0 [num_layers*D, B, H] (undefined: zeros). Lengths
 // as nn::RNN: padded steps keep the state and emit zeros, h_n is each sequence's state at its own
 // last step, and the reverse direction starts there.
-class GRU : public Module {
+// Also an nn::RecurrentLayer: forward(input, RecurrentState{h0}, lengths) returns {output, {h_n}}.
+class GRU : public RecurrentLayer {
 public:
     explicit GRU(const GRUOptions& options);
     GRUResult forward(const Tensor& input, const Tensor& h0 = Tensor(),
@@ -58,11 +60,17 @@ public:
         return forward(input, h0, lengths);
     }
 
+    using RecurrentLayer::forward;
+    using RecurrentLayer::operator();
+
     std::string type_name() const override { return "GRU"; }
     std::string extra_repr() const override;
-    std::size_t num_directions() const { return options.bidirectional ? 2 : 1; }
 
     const GRUOptions options;
+
+protected:
+    RecurrentResult forward_state(const Tensor& input, const RecurrentState& state,
+                                  const std::vector<std::int64_t>& lengths) const override;
 
 private:
     std::vector<RecurrentWeights> weights_;  // index layer * D + direction

@@ -56,7 +56,8 @@ std::string LSTMCell::extra_repr() const {
 }
 
 // ---- LSTM ---------------------------------------------------------------------------------------
-LSTM::LSTM(const LSTMOptions& o) : options(o) {
+LSTM::LSTM(const LSTMOptions& o)
+    : RecurrentLayer(RecurrentKind::lstm, detail::recurrent_options_of(o)), options(o) {
     weights_ = detail::make_recurrent_weights("LSTM", detail::shape_of(o), 4,
                                               [this](const std::string& n, Tensor v) { return register_parameter(n, v); });
 }
@@ -94,6 +95,12 @@ LSTMResult LSTM::forward(const Tensor& input, const Tensor& h0, const Tensor& c0
     };
     detail::RecurrentOutput r = detail::run_recurrent(spec, input, {h0, c0}, lengths, project, step, sequence);
     return {r.output, r.finals[0], r.finals[1]};
+}
+
+RecurrentResult LSTM::forward_state(const Tensor& input, const RecurrentState& state,
+                                    const std::vector<std::int64_t>& lengths) const {
+    LSTMResult r = forward(input, state.h, state.c, lengths);
+    return {std::move(r.output), {std::move(r.h_n), std::move(r.c_n)}};
 }
 
 }  // namespace tapegrad::nn

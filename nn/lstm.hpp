@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "module.hpp"
+#include "recurrent_layer.hpp"
 
 namespace tapegrad::nn {
 
@@ -57,7 +58,9 @@ struct LSTMResult {
 // hold each sequence's state at its own last step, and the reverse direction starts there: a padded
 // batch gives the same outputs and gradients as running each sequence alone (as PyTorch's packed
 // sequences do).
-class LSTM : public Module {
+// Also an nn::RecurrentLayer: forward(input, RecurrentState{h0, c0}, lengths) returns
+// {output, {h_n, c_n}}.
+class LSTM : public RecurrentLayer {
 public:
     explicit LSTM(const LSTMOptions& options);
     LSTMResult forward(const Tensor& input, const Tensor& h0 = Tensor(), const Tensor& c0 = Tensor(),
@@ -67,11 +70,17 @@ public:
         return forward(input, h0, c0, lengths);
     }
 
+    using RecurrentLayer::forward;
+    using RecurrentLayer::operator();
+
     std::string type_name() const override { return "LSTM"; }
     std::string extra_repr() const override;
-    std::size_t num_directions() const { return options.bidirectional ? 2 : 1; }
 
     const LSTMOptions options;
+
+protected:
+    RecurrentResult forward_state(const Tensor& input, const RecurrentState& state,
+                                  const std::vector<std::int64_t>& lengths) const override;
 
 private:
     std::vector<RecurrentWeights> weights_;  // index layer * D + direction

@@ -1,5 +1,5 @@
-// tapegrad::nn: everything in nn/ in one include: modules and their containers, layers,
-// initialisers, optimizers and learning-rate schedulers, save/load.
+// tapegrad::nn: everything in nn/ in one include: modules and their containers, layers and the
+// interface the recurrent ones share, initialisers, optimizers and learning-rate schedulers, save/load.
 #pragma once
 
 #include "checkpoint.hpp"
@@ -14,6 +14,7 @@
 #include "module.hpp"
 #include "optim.hpp"
 #include "progress.hpp"
+#include "recurrent_layer.hpp"
 #include "rnn.hpp"
 #include "sample.hpp"
 #include "scheduler.hpp"

@@ -51,7 +51,8 @@ std::string RNNCell::extra_repr() const {
 }
 
 // ---- RNN ----------------------------------------------------------------------------------------
-RNN::RNN(const RNNOptions& o) : options(o) {
+RNN::RNN(const RNNOptions& o)
+    : RecurrentLayer(RecurrentKind::rnn, detail::recurrent_options_of(o, o.nonlinearity)), options(o) {
     weights_ = detail::make_recurrent_weights("RNN", detail::shape_of(o), 1,
                                               [this](const std::string& n, Tensor v) { return register_parameter(n, v); });
 }
@@ -89,6 +90,12 @@ RNNResult RNN::forward(const Tensor& input, const Tensor& h0, const std::vector<
     };
     detail::RecurrentOutput r = detail::run_recurrent(spec, input, {h0}, lengths, project, step, sequence);
     return {r.output, r.finals[0]};
+}
+
+RecurrentResult RNN::forward_state(const Tensor& input, const RecurrentState& state,
+                                   const std::vector<std::int64_t>& lengths) const {
+    RNNResult r = forward(input, state.h, lengths);
+    return {std::move(r.output), {std::move(r.h_n), Tensor()}};
 }
 
 }  // namespace tapegrad::nn

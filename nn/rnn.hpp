@@ -9,10 +9,9 @@
 #include <vector>
 
 #include "module.hpp"
+#include "recurrent_layer.hpp"
 
 namespace tapegrad::nn {
-
-enum class Nonlinearity { tanh, relu };
 
 // h' = act(x W_ih^T + b_ih + h W_hh^T + b_hh):  x [B, input], h [B, hidden] -> [B, hidden].
 class RNNCell : public Module {
@@ -52,7 +51,8 @@ struct RNNResult {
 // neither change the state nor emit output (zeros), h_n holds each sequence's state at its own last
 // step, and the reverse direction starts at each sequence's own last step: a padded batch gives the
 // same outputs and gradients as running each sequence alone.
-class RNN : public Module {
+// Also an nn::RecurrentLayer: forward(input, RecurrentState{h0}, lengths) returns {output, {h_n}}.
+class RNN : public RecurrentLayer {
 public:
     explicit RNN(const RNNOptions& options);
     RNNResult forward(const Tensor& input, const Tensor& h0 = Tensor(),
@@ -61,12 +61,17 @@ public:
                          const std::vector<std::int64_t>& lengths = {}) const {
         return forward(input, h0, lengths);
     }
+    using RecurrentLayer::forward;
+    using RecurrentLayer::operator();
 
     std::string type_name() const override { return "RNN"; }
     std::string extra_repr() const override;
-    std::size_t num_directions() const { return options.bidirectional ? 2 : 1; }
 
     const RNNOptions options;
+
+protected:
+    RecurrentResult forward_state(const Tensor& input, const RecurrentState& state,
+                                  const std::vector<std::int64_t>& lengths) const override;
 
 private:
     std::vector<RecurrentWeights> weights_;  // index layer * D + direction

@@ -13,6 +13,7 @@
 #include "../../autograd/recurrent.hpp"
 #include "../../autograd/tensor.hpp"
 #include "../module.hpp"
+#include "../recurrent_layer.hpp"
 
 namespace tapegrad::nn::detail {
 
@@ -67,6 +68,12 @@ struct RecurrentShape {
 template <class Options>
 RecurrentShape shape_of(const Options& o) {
     return {o.input_size, o.hidden_size, o.num_layers, o.bias, o.batch_first, o.dropout, o.bidirectional};
+}
+
+// The same as nn::RecurrentLayer keeps them (nonlinearity is the RNN's alone).
+template <class Options>
+RecurrentOptions recurrent_options_of(const Options& o, Nonlinearity nonlinearity = Nonlinearity::tanh) {
+    return {o.input_size, o.hidden_size, o.num_layers, nonlinearity, o.bias, o.batch_first, o.dropout, o.bidirectional};
 }
 
 // Validates the shared options (naming the layer) and creates the weights of every layer and
