@@ -2,7 +2,9 @@
 # doc_sync: the docs cannot drift from working code. Every ```cpp block in README.md and docs/*.md
 # must be quoted verbatim from a file under examples/ or tests/ (which CI compiles and runs), and
 # every ```text block announced by a line "<!-- output of NAME -->" must be printed by that program.
-#   doc_sync.sh [source-dir]                  check the C++ blocks (the doc_sync test)
+# In docs/libtorch.md, whose tables put LibTorch and tapegrad side by side, every `inline code` in a
+# table column headed "tapegrad" must also appear verbatim within one line of such a file.
+#   doc_sync.sh [source-dir]                  check the C++ blocks and table cells (the doc_sync test)
 #   doc_sync.sh --run NAME EXE [source-dir]   run EXE (must exit 0), check NAME's output blocks
 # Lines are compared with leading and trailing whitespace removed; a block must match consecutive
 # lines of one file (or of the output).
@@ -57,6 +59,36 @@ function check_block(   first) {
         bad++
     }
 }
+# A table row of docs/libtorch.md. The header row says which column is headed "tapegrad"; in the
+# rows below it, each `code` span of that column must be in the corpus within one line. Cells are
+# split at unescaped pipes; a backslash before a pipe keeps it inside its cell, as GitHub does.
+function check_table_row(line,   n, cells, i, cell, code) {
+    gsub(/\\[|]/, "\002", line)
+    sub(/^[ \t]*[|]/, "", line); sub(/[|][ \t]*$/, "", line)
+    n = split(line, cells, "|")
+    if (!in_table) {
+        in_table = 1; tcol = 0
+        for (i = 1; i <= n; i++) {
+            cell = tolower(trim(cells[i])); gsub(/[*_`]/, "", cell)
+            if (cell == "tapegrad") tcol = i
+        }
+        return
+    }
+    if (tcol == 0 || tcol > n) return
+    cell = cells[tcol]
+    if (cell ~ /^[ \t:-]*$/) return  # the row under the header
+    while (match(cell, /`[^`]+`/)) {
+        code = substr(cell, RSTART + 1, RLENGTH - 2)
+        cell = substr(cell, RSTART + RLENGTH)
+        gsub(/\002/, "|", code)
+        code = trim(code)
+        ncells++
+        if (index(corpus, code) == 0) {
+            printf "doc_sync: %s:%d: tapegrad table cell not found verbatim in %s: %s\n", FILENAME, FNR, where, code
+            bad++
+        }
+    }
+}
 function unterminated() {
     printf "doc_sync: %s:%d: code block never closed\n", fence_file, block_line
     bad++
@@ -70,9 +102,17 @@ BEGIN {
 phase == "src" && FNR == 1 { corpus = corpus "\001\n"; nfiles++ }
 phase == "src" { corpus = corpus trim($0) "\n"; next }
 phase == "src_end" { next }
-phase == "doc" && FNR == 1 { if (in_fence) unterminated(); in_fence = 0; checking = 0; prev = "" }
+phase == "doc" && FNR == 1 {
+    if (in_fence) unterminated()
+    in_fence = 0; checking = 0; prev = ""; in_table = 0
+    tables = mode == "code" && FILENAME ~ /(^|\/)docs\/libtorch\.md$/
+}
 phase == "doc" {
     line = $0; sub(/\r$/, "", line)
+    if (tables && !in_fence) {
+        if (line ~ /^[ \t]*[|]/) check_table_row(line)
+        else in_table = 0
+    }
     if (!in_fence && line ~ /^[ \t]*```/) {
         in_fence = 1; fence_file = FILENAME; block_line = FNR; block = ""
         lang = line; sub(/^[ \t]*```[ \t]*/, "", lang); sub(/[ \t].*$/, "", lang)
@@ -92,16 +132,18 @@ END {
     if (in_fence) unterminated()
     if (bad) {
         if (mode == "code")
-            printf "doc_sync: %d problem(s) in %d C++ blocks; a block must be copied from the example or " \
-                   "test it comes from (change that file, then quote it again)\n", bad, nblocks
+            printf "doc_sync: %d problem(s) in %d C++ blocks%s; a block must be copied from the example or " \
+                   "test it comes from (change that file, then quote it again)\n", bad, nblocks,
+                   ncells ? " and " ncells " tapegrad table cells" : ""
         else
             printf "doc_sync: %d problem(s) in %d output blocks of %s; paste its current output\n",
                    bad, nblocks, name
         exit 1
     }
-    if (mode == "code")
+    if (mode == "code") {
         printf "doc_sync: all %d C++ blocks are quoted verbatim from %d source files\n", nblocks, nfiles
-    else
+        if (ncells) printf "doc_sync: all %d tapegrad table cells of docs/libtorch.md appear verbatim there\n", ncells
+    } else
         printf "doc_sync: all %d output blocks of %s match what it printed\n", nblocks, name
 }
 ' phase=src "${corpus[@]}" phase=src_end /dev/null phase=doc "${docs[@]}"
