@@ -4,6 +4,8 @@
 #include <cmath>
 #include <cstdio>
 
+#include <tapegrad/nn/layers/rnn.hpp>  // a part's header by its own path
+#include <tapegrad/nn/rnn.hpp>         // and by the old flat path (a forwarding header)
 #include <tapegrad/tapegrad.hpp>
 
 using namespace tapegrad;

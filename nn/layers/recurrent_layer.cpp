@@ -1,5 +1,5 @@
 // tapegrad::nn: RecurrentLayer's checks of a state against its layer, the packed form of a state,
-// and make_recurrent. The layers' own forwards do the work (nn/rnn.cpp, nn/lstm.cpp, nn/gru.cpp).
+// and make_recurrent. The layers' own forwards do the work (nn/layers/rnn.cpp, nn/layers/lstm.cpp, nn/layers/gru.cpp).
 #include "recurrent_layer.hpp"
 
 #include <algorithm>
@@ -7,7 +7,7 @@
 
 #include <fmt/format.h>
 
-#include "../autograd/ops.hpp"
+#include "../../autograd/ops.hpp"
 #include "gru.hpp"
 #include "lstm.hpp"
 #include "rnn.hpp"

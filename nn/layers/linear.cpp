@@ -5,8 +5,8 @@
 
 #include <fmt/format.h>
 
-#include "../autograd/ops.hpp"
-#include "../autograd/random.hpp"
+#include "../../autograd/ops.hpp"
+#include "../../autograd/random.hpp"
 
 namespace tapegrad::nn {
 

@@ -8,7 +8,7 @@
 #include <functional>
 #include <vector>
 
-#include "../autograd/tensor.hpp"
+#include "../../autograd/tensor.hpp"
 
 namespace tapegrad::nn {
 

@@ -23,7 +23,7 @@
 #include <fmt/format.h>
 #include <zip.h>
 
-#include "text.hpp"
+#include "../data/text.hpp"
 
 namespace tapegrad::nn {
 

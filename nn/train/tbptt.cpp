@@ -8,8 +8,8 @@
 
 #include <fmt/format.h>
 
-#include "../autograd/elementwise.hpp"
-#include "../autograd/tape.hpp"
+#include "../../autograd/elementwise.hpp"
+#include "../../autograd/tape.hpp"
 
 namespace tapegrad::nn {
 

@@ -9,10 +9,10 @@
 #include <map>
 #include <string>
 
-#include "../autograd/random.hpp"
-#include "module.hpp"
-#include "optim.hpp"
-#include "scheduler.hpp"
+#include "../../autograd/random.hpp"
+#include "../layers/module.hpp"
+#include "../optim/optim.hpp"
+#include "../optim/scheduler.hpp"
 #include "serialize.hpp"
 
 namespace tapegrad::nn {

@@ -12,9 +12,9 @@
 #include <variant>
 #include <vector>
 
-#include "../autograd/index.hpp"
-#include "module.hpp"
-#include "optim.hpp"
+#include "../../autograd/index.hpp"
+#include "../layers/module.hpp"
+#include "../optim/optim.hpp"
 
 namespace tapegrad::nn {
 

@@ -11,8 +11,8 @@
 #include <utility>
 #include <vector>
 
-#include "../autograd/gradcheck.hpp"
-#include "../autograd/tensor.hpp"
+#include "../../autograd/gradcheck.hpp"
+#include "../../autograd/tensor.hpp"
 
 namespace tapegrad::nn {
 

@@ -7,8 +7,8 @@
 #include <cstdint>
 #include <vector>
 
-#include "../autograd/random.hpp"
-#include "../autograd/tensor.hpp"
+#include "../../autograd/random.hpp"
+#include "../../autograd/tensor.hpp"
 
 namespace tapegrad::nn {
 

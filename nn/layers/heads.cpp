@@ -5,7 +5,7 @@
 
 #include <fmt/format.h>
 
-#include "../autograd/ops.hpp"
+#include "../../autograd/ops.hpp"
 
 namespace tapegrad::nn {
 

@@ -4,7 +4,7 @@
 
 #include <cstdint>
 
-#include "../autograd/functional.hpp"
+#include "../../autograd/functional.hpp"
 #include "module.hpp"
 
 namespace tapegrad::nn {

@@ -1,7 +1,7 @@
 // tapegrad::nn internal: the sequence driver shared by RNN, LSTM and GRU. It validates the input,
 // initial states and lengths, runs every layer and direction over time with a layer-specific step,
 // masks padded steps, applies dropout between layers and lays out output and final states.
-// Not installed: only nn/*.cpp include it.
+// Not installed: only the recurrent layers' .cpp files include it.
 #pragma once
 
 #include <cstddef>
@@ -10,8 +10,8 @@
 #include <string>
 #include <vector>
 
-#include "../../autograd/recurrent.hpp"
-#include "../../autograd/tensor.hpp"
+#include "../../../autograd/recurrent.hpp"
+#include "../../../autograd/tensor.hpp"
 #include "../module.hpp"
 #include "../recurrent_layer.hpp"
 

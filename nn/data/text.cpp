@@ -12,7 +12,7 @@
 
 #include <fmt/format.h>
 
-#include "serialize.hpp"
+#include "../io/serialize.hpp"
 
 namespace tapegrad::nn {
 

@@ -10,7 +10,7 @@
 
 #include <fmt/format.h>
 
-#include "../autograd/tensor.hpp"
+#include "../../autograd/tensor.hpp"
 
 namespace tapegrad::nn {
 

@@ -5,7 +5,7 @@
 
 #include <cstdint>
 
-#include "../autograd/tensor.hpp"
+#include "../../autograd/tensor.hpp"
 
 namespace tapegrad::nn {
 

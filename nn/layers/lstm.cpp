@@ -3,12 +3,12 @@
 // (autograd/recurrent.hpp), lengths included; in anomaly mode it runs the composed cell per step
 // instead, so that a message can name the step. Both give the same values and gradients
 // (tests/test_ops_recurrent.cpp compares them). The sequence driver shared with RNN and GRU
-// (nn/recurrent.cpp) handles layers, directions and variable lengths.
+// (nn/layers/recurrent.cpp) handles layers, directions and variable lengths.
 #include "lstm.hpp"
 
 #include <fmt/format.h>
 
-#include "../autograd/ops.hpp"
+#include "../../autograd/ops.hpp"
 #include "detail/recurrent.hpp"
 
 namespace tapegrad::nn {

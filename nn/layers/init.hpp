@@ -11,8 +11,8 @@
 #include <optional>
 #include <string>
 
-#include "../autograd/random.hpp"
-#include "../autograd/tensor.hpp"
+#include "../../autograd/random.hpp"
+#include "../../autograd/tensor.hpp"
 
 namespace tapegrad::nn::init {
 

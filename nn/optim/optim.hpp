@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "module.hpp"
+#include "../layers/module.hpp"
 
 namespace tapegrad::nn {
 

@@ -16,7 +16,7 @@
 #include <string>
 #include <vector>
 
-#include "module.hpp"
+#include "../layers/module.hpp"
 #include "optim.hpp"
 
 namespace tapegrad::nn {

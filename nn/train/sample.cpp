@@ -8,7 +8,7 @@
 
 #include <fmt/format.h>
 
-#include "../autograd/tape.hpp"
+#include "../../autograd/tape.hpp"
 
 namespace tapegrad::nn {
 

@@ -8,8 +8,8 @@
 #include <functional>
 #include <vector>
 
-#include "../autograd/random.hpp"
-#include "../autograd/tensor.hpp"
+#include "../../autograd/random.hpp"
+#include "../../autograd/tensor.hpp"
 
 namespace tapegrad::nn {
 

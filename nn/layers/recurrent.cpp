@@ -8,9 +8,9 @@
 
 #include <fmt/format.h>
 
-#include "../autograd/ops.hpp"
-#include "../autograd/random.hpp"
-#include "../autograd/tape.hpp"
+#include "../../autograd/ops.hpp"
+#include "../../autograd/random.hpp"
+#include "../../autograd/tape.hpp"
 
 namespace tapegrad::nn::detail {
 

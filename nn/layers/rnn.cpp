@@ -1,5 +1,5 @@
 // tapegrad::nn: RNNCell and RNN, unrolled on the tape. The sequence driver shared with LSTM and GRU
-// (nn/recurrent.cpp) handles layers, directions and variable lengths. Each layer and direction is
+// (nn/layers/recurrent.cpp) handles layers, directions and variable lengths. Each layer and direction is
 // one fused rnn_sequence op (autograd/recurrent.hpp), with or without lengths; in anomaly mode it
 // is composed per step instead, so that a message can name the step: the input projection of all
 // steps as one GEMM (linear over [T, B, in]), then per step the recurrent product and the
@@ -8,7 +8,7 @@
 
 #include <fmt/format.h>
 
-#include "../autograd/ops.hpp"
+#include "../../autograd/ops.hpp"
 #include "detail/recurrent.hpp"
 
 namespace tapegrad::nn {
