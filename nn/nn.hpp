@@ -3,8 +3,9 @@
 #pragma once
 
 // The parts, one folder each: layers/ (Module, containers, Linear, Embedding, RNN, LSTM, GRU,
-// heads, losses, init), optim/ (optimizers, schedulers), data/ (padding, text, time series),
-// train/ (truncated BPTT, sampling, metrics, progress), io/ (.npz files, checkpoints).
+// heads, attention, losses, init), optim/ (optimizers, schedulers), data/ (padding, text, time series),
+// train/ (truncated BPTT, sampling, decoding, metrics, progress), io/ (.npz files, checkpoints).
+#include "layers/attention.hpp"
 #include "layers/containers.hpp"
 #include "layers/gru.hpp"
 #include "layers/heads.hpp"
@@ -20,6 +21,7 @@
 #include "data/sequence.hpp"
 #include "data/text.hpp"
 #include "data/timeseries.hpp"
+#include "train/decode.hpp"
 #include "train/metrics.hpp"
 #include "train/progress.hpp"
 #include "train/sample.hpp"
