@@ -3,8 +3,9 @@
 #pragma once
 
 // The parts, one folder each: layers/ (Module, containers, Linear, Embedding, RNN, LSTM, GRU,
-// heads, attention, losses, init), optim/ (optimizers, schedulers), data/ (padding, text, time series),
-// train/ (truncated BPTT, sampling, decoding, metrics, progress), io/ (.npz files, checkpoints).
+// heads, attention, encoder-decoder, losses, init), optim/ (optimizers, schedulers), data/ (padding,
+// text, time series), train/ (truncated BPTT, sampling, decoding, metrics, progress), io/ (.npz
+// files, checkpoints).
 #include "layers/attention.hpp"
 #include "layers/containers.hpp"
 #include "layers/gru.hpp"
@@ -16,6 +17,7 @@
 #include "layers/module.hpp"
 #include "layers/recurrent_layer.hpp"
 #include "layers/rnn.hpp"
+#include "layers/seq2seq.hpp"
 #include "optim/optim.hpp"
 #include "optim/scheduler.hpp"
 #include "data/sequence.hpp"
