@@ -375,6 +375,9 @@ Tensor dropout(const Tensor& x, double p, bool training) { return dropout(x, p, 
 
 Tensor one_hot(const xt::xarray<std::int64_t>& ids, std::size_t num_classes, DType dtype) {
     const Shape is = detail::to_shape(ids.shape());
+    // Above 2^63 - 1 the signed bound below would be negative; such a count cannot be allocated anyway.
+    if (num_classes > static_cast<std::size_t>(std::numeric_limits<std::int64_t>::max()))
+        throw ValueError(fmt::format("one_hot: num_classes {} is too large (ids {})", num_classes, shape_str(is)));
     const std::int64_t C = static_cast<std::int64_t>(num_classes);
     const std::int64_t* iv = ids.data();
     for (std::size_t i = 0; i < ids.size(); ++i)
@@ -385,7 +388,7 @@ Tensor one_hot(const xt::xarray<std::int64_t>& ids, std::size_t num_classes, DTy
     Shape out = is;
     out.push_back(num_classes);
     return dispatch(dtype, [&]<class T>(T) {
-        xt::xarray<T> y = xt::xarray<T>::from_shape(out);
+        xt::xarray<T> y = detail::new_array<T>("one_hot", out);
         std::fill(y.data(), y.data() + y.size(), T(0));
         for (std::size_t i = 0; i < ids.size(); ++i) y.data()[i * num_classes + static_cast<std::size_t>(iv[i])] = T(1);
         return Tensor(std::move(y));

@@ -36,10 +36,15 @@ struct Lines {
 
 template <class T>
 xt::xarray<T> from_nested(const char* op, const std::vector<T>& flat, const Shape& shape) {
-    xt::xarray<T> a = xt::xarray<T>::from_shape(shape);
-    if (flat.size() != a.size())
+    const std::string name = fmt::format("{}::{}", type_name<T>(), op);
+    // Compared before allocating: a shape that merely claims many elements must not be allocated.
+    detail::check_shape_size(name.c_str(), shape);
+    std::size_t n = 1;
+    for (std::size_t d : shape) n *= d;  // cannot wrap: checked just above
+    if (flat.size() != n)
         throw ValueError(fmt::format("{}::{}: {} values do not fill shape {} ({} elements)", type_name<T>(), op,
-                                     flat.size(), shape_str(shape), a.size()));
+                                     flat.size(), shape_str(shape), n));
+    xt::xarray<T> a = detail::new_array<T>(name.c_str(), shape);
     std::copy(flat.begin(), flat.end(), a.begin());
     return a;
 }
@@ -98,14 +103,13 @@ IndexTensor<T> IndexTensor<T>::of(std::initializer_list<std::initializer_list<st
 
 template <class T>
 IndexTensor<T> IndexTensor<T>::from_vector(const std::vector<T>& values, const Shape& shape) {
-    detail::check_shape_size("from_vector", shape);
     return IndexTensor(from_nested("from_vector", values, shape));
 }
 
 template <class T>
 IndexTensor<T> IndexTensor<T>::full(const Shape& shape, T value) {
-    detail::check_shape_size("full", shape);
-    xt::xarray<T> a = xt::xarray<T>::from_shape(shape);
+    const std::string name = fmt::format("{}::full", type_name<T>());
+    xt::xarray<T> a = detail::new_array<T>(name.c_str(), shape);
     std::fill(a.begin(), a.end(), value);
     return IndexTensor(std::move(a));
 }
@@ -279,6 +283,7 @@ IndexTensor<T> IndexTensor<T>::concat(const std::vector<IndexTensor>& xs, long a
     Shape out = xs[0].shape();
     if (out.empty()) throw ShapeError(fmt::format("{}::concat: cannot join 0-d arrays along an axis; use stack", type_name<T>()));
     const std::size_t ax = detail::norm_axis(type_name<T>(), axis, out);
+    const std::string name = fmt::format("{}::concat", type_name<T>());
     std::size_t total = 0;
     for (std::size_t i = 0; i < xs.size(); ++i) {
         Shape s = xs[i].shape();
@@ -288,10 +293,11 @@ IndexTensor<T> IndexTensor<T>::concat(const std::vector<IndexTensor>& xs, long a
             throw ShapeError(fmt::format("{}::concat: array {} has shape {}, array 0 has {}; all axes but {} must "
                                          "agree",
                                          type_name<T>(), i, shape_str(s), shape_str(xs[0].shape()), ax));
-        total += s[ax];
+        // Sizes of empty arrays can be anything up to 2^63 and wrap when added up.
+        total = detail::checked_add(name.c_str(), total, s[ax], "the concatenated size of the axis");
     }
     out[ax] = total;
-    xt::xarray<T> y = xt::xarray<T>::from_shape(out);
+    xt::xarray<T> y = detail::new_array<T>(name.c_str(), out);
     const Lines lo(out, ax);
     std::size_t at = 0;  // where along the axis the next piece starts
     for (const IndexTensor& x : xs) {

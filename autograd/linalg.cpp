@@ -44,7 +44,8 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
     out.push_back(N);
 
     return dispatch(a.dtype(), [&]<class T>(T) {
-        xt::xarray<T> y = xt::xarray<T>::from_shape(out);
+        // [M, 0] @ [0, N] is empty on both sides, yet its [M, N] result of zeros can be too large.
+        xt::xarray<T> y = detail::new_array<T>("matmul", out);
         const T* A = a.value<T>().data();
         const T* B = b.value<T>().data();
         for (std::size_t i = 0; i < nb; ++i)
@@ -98,7 +99,7 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
     if (bias.defined()) inputs.push_back(bias);
 
     return dispatch(x.dtype(), [&]<class T>(T) {
-        xt::xarray<T> y = xt::xarray<T>::from_shape(out);
+        xt::xarray<T> y = detail::new_array<T>("linear", out);  // (as matmul's: an empty input can give a huge result)
         T beta(0);
         if (bias.defined()) {  // y [rows, N] starts as the bias in every row; the GEMM adds onto it
             const T* pb = bias.value<T>().data();
@@ -135,7 +136,7 @@ Tensor outer(const Tensor& a, const Tensor& b) {
                                      shape_str(b.shape())));
     const std::size_t M = a.numel(), N = b.numel();
     return dispatch(a.dtype(), [&]<class T>(T) {
-        xt::xarray<T> y = xt::xarray<T>::from_shape({M, N});
+        xt::xarray<T> y = detail::new_array<T>("outer", {M, N});
         const T* pa = a.value<T>().data();
         const T* pb = b.value<T>().data();
         for (std::size_t i = 0; i < M; ++i)

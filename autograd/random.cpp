@@ -105,9 +105,8 @@ namespace {
 // Fill a new tensor with draw() (a double per element), rounded to the dtype.
 template <class Draw>
 Tensor fill_random(const char* op, const Shape& shape, DType dtype, bool requires_grad, Draw&& draw) {
-    detail::check_shape_size(op, shape);
     return detail::dispatch(dtype, [&]<class T>(T) {
-        xt::xarray<T> v = xt::xarray<T>::from_shape(shape);
+        xt::xarray<T> v = detail::new_array<T>(op, shape);
         T* p = v.data();
         for (std::size_t i = 0; i < v.size(); ++i) p[i] = static_cast<T>(draw());
         return Tensor(std::move(v), requires_grad);
@@ -138,10 +137,9 @@ Tensor uniform(const Shape& shape, double lo, double hi, Generator& gen, DType d
     if (!std::isfinite(width))
         throw ValueError(fmt::format("uniform: bounds [{}, {}) for shape {}: the width hi - lo overflows", lo, hi,
                                      shape_str(shape)));
-    detail::check_shape_size("uniform", shape);
     return detail::dispatch(dtype, [&]<class T>(T) {
         const T top = below<T>(hi);
-        xt::xarray<T> v = xt::xarray<T>::from_shape(shape);
+        xt::xarray<T> v = detail::new_array<T>("uniform", shape);
         T* p = v.data();
         for (std::size_t i = 0; i < v.size(); ++i) {
             const T x = static_cast<T>(lo + width * gen.uniform());

@@ -54,8 +54,8 @@ AxisRows axis_rows(const Shape& s, std::size_t axis, std::vector<std::int64_t> s
 }
 
 template <class T>
-xt::xarray<T> take_rows(const xt::xarray<T>& x, const AxisRows& r, const Shape& out, T fill) {
-    xt::xarray<T> y = xt::xarray<T>::from_shape(out);
+xt::xarray<T> take_rows(const char* op, const xt::xarray<T>& x, const AxisRows& r, const Shape& out, T fill) {
+    xt::xarray<T> y = detail::new_array<T>(op, out);
     const std::size_t m = r.src.size(), in = r.inner;
     const T* px = x.data();
     T* py = y.data();
@@ -90,7 +90,7 @@ Tensor rows_op(const char* op, const Tensor& x, std::size_t axis, std::vector<st
                double fill = 0) {
     AxisRows r = axis_rows(x.shape(), axis, std::move(src));
     return dispatch(x.dtype(), [&]<class T>(T) {
-        xt::xarray<T> y = take_rows<T>(x.value<T>(), r, out, static_cast<T>(fill));
+        xt::xarray<T> y = take_rows<T>(op, x.value<T>(), r, out, static_cast<T>(fill));
         return result(op, std::move(y), {&x}, [r = std::move(r)](BackwardCtx& c) {
             if (c.needs(0)) add_rows<T>(c.grad_out<T>(), c.grad_buffer<T>(0), r);
         });
@@ -136,7 +136,8 @@ Tensor broadcast_impl(const char* op, const Tensor& x, const Shape& target) {
                                          "(only size-1 axes can grow)",
                                          op, shape_str(s), shape_str(target), i, s[i], target[lead + i]));
     return dispatch(x.dtype(), [&]<class T>(T) {
-        xt::xarray<T> y = xt::broadcast(x.value<T>(), target);
+        xt::xarray<T> y = detail::new_array<T>(op, target);
+        y = xt::broadcast(x.value<T>(), target);
         return result(op, std::move(y), {&x},
                       [](BackwardCtx& c) { c.accumulate_sum_to<T>(0, c.grad_out<T>()); });
     });
@@ -400,7 +401,7 @@ Tensor join_rows(const char* op, const std::vector<Tensor>& xs, const Shape& out
         m += len;
     }
     return dispatch(xs[0].dtype(), [&]<class T>(T) {
-        xt::xarray<T> y = xt::xarray<T>::from_shape(out);
+        xt::xarray<T> y = detail::new_array<T>(op, out);
         for (std::size_t i = 0; i < xs.size(); ++i) {
             const T* px = xs[i].value<T>().data();
             const std::size_t block = lens[i] * inner;
@@ -454,7 +455,8 @@ Tensor concat(const std::vector<Tensor>& xs, long axis) {
             throw ShapeError(fmt::format("concat: along axis {}, tensor {} has shape {} but tensor 0 has shape {}; all "
                                          "axes but {} must agree",
                                          ax, i, shape_str(si), shape_str(s0), ax));
-        out[ax] += si[ax];
+        // Sizes of empty tensors can be anything up to 2^63 and wrap when added up.
+        out[ax] = detail::checked_add("concat", out[ax], si[ax], "the concatenated size of the axis");
         lens.push_back(si[ax]);
     }
     return join_rows("concat", xs, out, ax, lens);
@@ -464,7 +466,9 @@ std::vector<Tensor> split(const Tensor& x, const std::vector<std::size_t>& sizes
     detail::check_defined("split", x);
     const Shape s = x.shape();
     const std::size_t ax = detail::norm_axis("split", axis, s);
-    const std::size_t total = std::accumulate(sizes.begin(), sizes.end(), std::size_t{0});
+    // Added up checked: sizes that wrap modulo 2^64 to the axis' size would read out of bounds.
+    std::size_t total = 0;
+    for (std::size_t len : sizes) total = detail::checked_add("split", total, len, "the sum of the sizes");
     if (total != s[ax])
         throw ShapeError(fmt::format("split: sizes [{}] sum to {} but axis {} of {} has size {}",
                                      fmt::join(sizes, ", "), total, ax, shape_str(s), s[ax]));
@@ -488,10 +492,18 @@ Tensor pad(const Tensor& x, long axis, std::size_t before, std::size_t after, do
     detail::check_defined("pad", x);
     Shape s = x.shape();
     const std::size_t ax = detail::norm_axis("pad", axis, s);
-    std::vector<std::int64_t> src(before + s[ax] + after, -1);
-    std::iota(src.begin() + static_cast<long>(before), src.begin() + static_cast<long>(before + s[ax]),
-              std::int64_t{0});
-    s[ax] = src.size();
+    // Checked before the row list is made: a wrapped size would make it shorter than `before`.
+    s[ax] = detail::checked_add("pad", detail::checked_add("pad", before, s[ax], "the padded size of the axis"), after,
+                                "the padded size of the axis");
+    detail::check_shape_size("pad", s);
+    detail::check_shape_bytes("pad", s, x.dtype() == f64 ? sizeof(double) : sizeof(float));
+    std::vector<std::int64_t> src;  // one entry per output row: even an empty x's can be too many
+    try {
+        src.assign(s[ax], -1);
+    } catch (const std::exception&) {  // std::bad_alloc or std::length_error
+        detail::throw_alloc_failed("pad", s, x.dtype() == f64 ? sizeof(double) : sizeof(float));
+    }
+    std::iota(src.begin() + static_cast<long>(before), src.end() - static_cast<long>(after), std::int64_t{0});
     return rows_op("pad", x, ax, std::move(src), s, value);
 }
 

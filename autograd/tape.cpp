@@ -22,7 +22,28 @@ using detail::Node;
 using detail::TapeState;
 
 namespace {
-thread_local std::vector<Tape*> t_tapes;  // innermost last
+// This thread's active tapes, innermost last. Each holds the tape's state as well as the Tape, so
+// that a Tape destroyed on another thread (which cannot reach this thread's stack) leaves an entry
+// whose state says so (alive == false) instead of a dangling pointer; see active_state().
+struct ActiveTape {
+    Tape* tape;
+    std::shared_ptr<TapeState> state;
+};
+thread_local std::vector<ActiveTape> t_tapes;
+
+// Drops the entries of tapes destroyed on another thread from this thread's stack; when there were
+// any, a UsageError naming op, so that the ops that would have recorded on such a tape fail loudly
+// once (then the stack is sound again) rather than record into a tape nobody can run backward on.
+void drop_foreign_destroyed(const char* op) {
+    const auto dead = [](const ActiveTape& a) { return !a.state->alive.load(std::memory_order_acquire); };
+    if (std::none_of(t_tapes.begin(), t_tapes.end(), dead)) return;
+    std::erase_if(t_tapes, dead);
+    throw UsageError(fmt::format(
+        "{}: a Tape created on this thread was destroyed on another thread; a Tape must be destroyed on the "
+        "thread that created it (it is that thread's active tape). Its record is gone: run the forward pass "
+        "again under a new Tape",
+        op));
+}
 struct LiveNoGrad {
     const NoGrad* guard;
     const char* file;
@@ -73,19 +94,35 @@ void tune_malloc_once() {
 
 Tape::Tape() : state_(std::make_shared<TapeState>()) {
     tune_malloc_once();
-    t_tapes.push_back(this);
+    t_tapes.push_back({this, state_});
 }
+// On the creating thread the tape leaves the stack here. On another thread this thread's stack
+// does not hold it, and the creating thread's stack cannot be reached safely: the tape is marked
+// dead, and the creating thread's next op or backward reports it (drop_foreign_destroyed). A
+// destructor must not throw, so that is where the user hears of it.
 Tape::~Tape() {
-    auto it = std::find(t_tapes.begin(), t_tapes.end(), this);
+    state_->alive.store(false, std::memory_order_release);
+    auto it = std::find_if(t_tapes.begin(), t_tapes.end(),
+                           [this](const ActiveTape& a) { return a.state == state_; });
     if (it != t_tapes.end()) t_tapes.erase(it);
 }
-Tape* Tape::active() { return t_tapes.empty() ? nullptr : t_tapes.back(); }
+Tape* Tape::active() {
+    drop_foreign_destroyed("Tape::active");
+    return t_tapes.empty() ? nullptr : t_tapes.back().tape;
+}
 std::size_t Tape::size() const { return state_->entries.size(); }
 bool Tape::consumed() const { return state_->consumed; }
+// Values recorded before clear() keep a generation the state has left behind: using one in an op
+// that records, or running backward from one, is a UsageError rather than a sweep that finds no
+// entries and silently computes nothing.
 void Tape::clear() {
+    if (state_->in_backward)
+        throw UsageError("Tape::clear: called while a backward over this tape is running (from a custom_op's "
+                         "backward?); clear the tape after backward returns");
     state_->entries.clear();
     state_->entries.shrink_to_fit();
     state_->consumed = false;
+    ++state_->generation;
 }
 
 NoGrad::NoGrad(const char* file, int line) { t_nograd.push_back({this, file, line}); }
@@ -95,7 +132,10 @@ NoGrad::~NoGrad() {
                            [this](const LiveNoGrad& g) { return g.guard == this; });
     if (it != t_nograd.rend()) t_nograd.erase(std::next(it).base());
 }
-bool is_recording() { return t_nograd.empty() && !t_tapes.empty(); }
+bool is_recording() {
+    drop_foreign_destroyed("is_recording");
+    return t_nograd.empty() && !t_tapes.empty();
+}
 std::vector<std::string> live_no_grad_guards() {
     std::vector<std::string> out;
     for (const LiveNoGrad& g : t_nograd) out.push_back(fmt::format("{}:{}", g.file ? g.file : "?", g.line));
@@ -138,9 +178,19 @@ void run_backward(TapeState* st, const Tensor& root, const Tensor& grad_output, 
                                      "or a NoGrad guard was alive",
                                      shape_str(root.shape())));
     }
+    if (st && st->in_backward)
+        throw UsageError("backward: called on a tape whose backward is already running (from inside a backward "
+                         "function, such as a custom_op's backward); a backward function must compute its "
+                         "gradients with ops, not run backward on the tape that is calling it");
     if (st && st->consumed)
         throw UsageError("backward: this tape's record was already released by an earlier backward; pass "
                          "BackwardOptions{.retain_graph = true} to the earlier call to run backward twice");
+    if (st && r.generation != st->generation)
+        throw UsageError(fmt::format(
+            "backward: the root (shape {}) was recorded before Tape::clear() dropped its tape's record, so no "
+            "gradient can flow from it; run backward before clear(), and detach() values that must outlive the "
+            "record",
+            shape_str(root.shape())));
     Tensor seed;
     if (!grad_output.defined()) {
         if (root.numel() != 1)
@@ -184,12 +234,14 @@ void run_backward(TapeState* st, const Tensor& root, const Tensor& grad_output, 
         TapeState* st;
         bool retain;
         ~Release() {
+            st->in_backward = false;
             if (retain) return;
             st->entries.clear();
             st->entries.shrink_to_fit();
             st->consumed = true;
         }
     } release{st, retain};
+    st->in_backward = true;
     auto done = [&](Entry& e) {
         if (retain) return;
         e.backward = nullptr;
@@ -260,7 +312,7 @@ void Tensor::backward(const Tensor& grad_output) const {
         return;
     }
     auto st = n.tape.lock();
-    if (!st)
+    if (!st || !st->alive.load(std::memory_order_acquire))
         throw UsageError("backward: the tape that recorded this tensor no longer exists (it went out of scope); "
                          "call backward while the Tape is alive");
     detail::run_backward(st.get(), *this, grad_output, false);
@@ -274,6 +326,7 @@ template <class Range>
 bool should_record_impl(const char* op, const Range& inputs) {
     std::size_t k = 0;
     for (const Tensor* t : inputs) check_defined(op, *t, "input");
+    drop_foreign_destroyed(op);
     if (!is_recording()) return false;
     bool any = false;
     for (const Tensor* t : inputs) {
@@ -281,7 +334,7 @@ bool should_record_impl(const char* op, const Range& inputs) {
         if (n.requires_grad) any = true;
         if (n.recorded) {
             auto st = n.tape.lock();
-            if (!st)
+            if (!st || !st->alive.load(std::memory_order_acquire))
                 throw UsageError(fmt::format(
                     "{}: input {} (shape {}) was recorded on a tape that no longer exists, so no gradient can flow "
                     "through it; call detach() on it to use its value as a constant",
@@ -290,6 +343,11 @@ bool should_record_impl(const char* op, const Range& inputs) {
                 throw UsageError(fmt::format(
                     "{}: input {} (shape {}) was recorded on a tape whose record an earlier backward released; "
                     "call detach() on it to carry its value forward (as in truncated BPTT)",
+                    op, k, shape_str(t->shape())));
+            if (n.generation != st->generation)
+                throw UsageError(fmt::format(
+                    "{}: input {} (shape {}) was recorded on a tape whose record Tape::clear() dropped since, so no "
+                    "gradient can flow through it; call detach() on it to use its value as a constant",
                     op, k, shape_str(t->shape())));
         }
         ++k;
@@ -327,6 +385,7 @@ Tensor make_output(const char* op, Array value, std::vector<std::shared_ptr<Node
         out->requires_grad = true;
         out->recorded = true;
         out->tape = tape->state();
+        out->generation = tape->state()->generation;
         Entry e{op, std::move(inputs), {}, out, 0, std::move(fn), {}};
         e.versions.reserve(e.inputs.size());
         for (const auto& n : e.inputs) e.versions.push_back(n->version);
@@ -355,6 +414,40 @@ void check_shape_size(const char* op, const Shape& shape) {
     }
 }
 
+void check_shape_bytes(const char* op, const Shape& shape, std::size_t elem_size) {
+    constexpr std::size_t limit = static_cast<std::size_t>(std::numeric_limits<std::ptrdiff_t>::max());
+    if (std::find(shape.begin(), shape.end(), std::size_t{0}) != shape.end()) return;  // empty: no bytes
+    std::size_t bytes = elem_size;
+    for (std::size_t d : shape)
+        if (__builtin_mul_overflow(bytes, d, &bytes) || bytes > limit)
+            throw ValueError(fmt::format("{}: shape {} is too large: its elements of {} bytes need more than {} bytes, "
+                                         "the most one array can hold",
+                                         op, shape_str(shape), elem_size, limit));
+}
+
+std::size_t checked_add(const char* op, std::size_t a, std::size_t b, const char* what) {
+    std::size_t r = 0;
+    if (__builtin_add_overflow(a, b, &r))
+        throw ValueError(fmt::format("{}: {} overflows: {} + {} exceeds {}", op, what, a, b,
+                                     std::numeric_limits<std::size_t>::max()));
+    return r;
+}
+
+std::size_t checked_mul(const char* op, std::size_t a, std::size_t b, const char* what) {
+    std::size_t r = 0;
+    if (__builtin_mul_overflow(a, b, &r))
+        throw ValueError(fmt::format("{}: {} overflows: {} * {} exceeds {}", op, what, a, b,
+                                     std::numeric_limits<std::size_t>::max()));
+    return r;
+}
+
+void throw_alloc_failed(const char* op, const Shape& shape, std::size_t elem_size) {
+    std::size_t n = 1;
+    for (std::size_t d : shape) n *= d;  // checked by check_shape_bytes before any allocation
+    throw ValueError(fmt::format("{}: cannot allocate an array of shape {} ({} bytes): out of memory", op,
+                                 shape_str(shape), n * elem_size));
+}
+
 void check_same_dtype(const char* op, const Tensor& a, const Tensor& b) {
     if (a.dtype() != b.dtype())
         throw DTypeError(fmt::format("{}: dtypes differ: {} {} and {} {}; convert one with .to()", op,
@@ -374,6 +467,9 @@ Shape broadcast_shapes(const char* op, const Shape& a, const Shape& b) {
                                          op, shape_str(a), shape_str(b), n - i, da, db));
         out[i] = da == 1 ? db : da;
     }
+    // Each input fits, but the broadcast result of two can still be too large (a [n, 1] by [1, m]).
+    check_shape_size(op, out);
+    check_shape_bytes(op, out, sizeof(double));
     return out;
 }
 

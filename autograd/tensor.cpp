@@ -222,16 +222,25 @@ Tensor Tensor::to(DType target) const {
 }
 
 // ---- factories ----------------------------------------------------------------------------------
-Tensor full(const Shape& shape, double value, DType dtype, bool requires_grad) {
-    detail::check_shape_size("full", shape);
+namespace {
+// The factories share this; op names the one the user called, for its error messages.
+Tensor full_impl(const char* op, const Shape& shape, double value, DType dtype, bool requires_grad) {
     return detail::dispatch(dtype, [&]<class T>(T) {
-        xt::xarray<T> a = xt::xarray<T>::from_shape(shape);
+        xt::xarray<T> a = detail::new_array<T>(op, shape);
         a.fill(static_cast<T>(value));
         return Tensor(std::move(a), requires_grad);
     });
 }
-Tensor zeros(const Shape& shape, DType dtype, bool requires_grad) { return full(shape, 0.0, dtype, requires_grad); }
-Tensor ones(const Shape& shape, DType dtype, bool requires_grad) { return full(shape, 1.0, dtype, requires_grad); }
+}  // namespace
+Tensor full(const Shape& shape, double value, DType dtype, bool requires_grad) {
+    return full_impl("full", shape, value, dtype, requires_grad);
+}
+Tensor zeros(const Shape& shape, DType dtype, bool requires_grad) {
+    return full_impl("zeros", shape, 0.0, dtype, requires_grad);
+}
+Tensor ones(const Shape& shape, DType dtype, bool requires_grad) {
+    return full_impl("ones", shape, 1.0, dtype, requires_grad);
+}
 Tensor zeros_like(const Tensor& t) { return zeros(t.shape(), t.dtype()); }
 Tensor ones_like(const Tensor& t) { return ones(t.shape(), t.dtype()); }
 Tensor full_like(const Tensor& t, double value) {
@@ -251,9 +260,14 @@ Tensor arange(double start, double stop, double step, DType dtype) {
         throw ValueError(fmt::format("arange: start {}, stop {}, step {}: need finite values and a nonzero step",
                                      start, stop, step));
     const double n = std::ceil((stop - start) / step);
+    // A count beyond 2^62 (or an infinite one, from a range wider than a double) cannot be converted
+    // to size_t safely, let alone allocated: refuse it before the conversion.
+    if (!(n <= 0x1p62))
+        throw ValueError(fmt::format("arange: start {}, stop {}, step {}: {} elements is too many", start, stop,
+                                     step, n));
     const std::size_t count = n > 0 ? static_cast<std::size_t>(n) : 0;
     return detail::dispatch(dtype, [&]<class T>(T) {
-        xt::xarray<T> a = xt::xarray<T>::from_shape({count});
+        xt::xarray<T> a = detail::new_array<T>("arange", {count});
         for (std::size_t i = 0; i < count; ++i) a(i) = static_cast<T>(start + step * static_cast<double>(i));
         return Tensor(std::move(a));
     });

@@ -1,6 +1,7 @@
 // Engine semantics: what the tape records, how backward walks it, and what it refuses.
 #include <catch2/catch.hpp>
 
+#include <memory>
 #include <thread>
 
 #include <tapegrad/tapegrad.hpp>
@@ -275,4 +276,34 @@ TEST_CASE("construction, access and printing", "[engine]") {
     Tensor u;
     REQUIRE_THROWS_WITH(u + t, Contains("add") && Contains("undefined"));
     REQUIRE_THROWS_AS(u.shape(), UsageError);
+}
+
+// A Tape belongs to the thread that made it. Destroyed on another thread, it cannot leave that
+// thread's stack (no thread may touch another's), so it is marked dead: the creating thread's next
+// op refuses with a UsageError, once, instead of recording into freed memory; then no tape is
+// active there. Runs under ThreadSanitizer and AddressSanitizer (scripts/tsan.sh, sanitize.sh).
+TEST_CASE("a Tape destroyed on another thread is reported on its own thread, never dangles", "[engine]") {
+    Tensor w = Tensor::of({1.0, 2.0}, f64, true);
+    auto tape = std::make_unique<Tape>();
+    Tensor h = w * 2.0;  // recorded on the tape, which this thread's stack holds
+    std::thread([t = std::move(tape)]() mutable { t.reset(); }).join();
+    REQUIRE_THROWS_MATCHES(w * 3.0, UsageError,
+                           Catch::Matchers::Predicate<std::exception>(
+                               [](const std::exception& e) {
+                                   const std::string m = e.what();
+                                   return m.find("mul: a Tape created on this thread was destroyed on another "
+                                                 "thread") != std::string::npos;
+                               },
+                               "names the op and the rule"));
+    CHECK(Tape::active() == nullptr);  // reported once; the stack is sound again
+    CHECK_FALSE(is_recording());
+    Tensor y = w * 3.0;  // runs, unrecorded
+    CHECK(y.at(1) == 6.0);
+    // A value the dead tape recorded: as any value of an ended tape.
+    CHECK_THROWS_WITH(h.backward(), Contains("no longer exists"));
+    {
+        Tape fresh;  // a new tape on this thread records as usual
+        sum(w * 3.0).backward();
+    }
+    CHECK(w.grad().at(0) == 3.0);
 }

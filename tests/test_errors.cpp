@@ -218,7 +218,7 @@ TEST_CASE("errors: a shape whose sizes overflow a 64-bit index is refused, even 
     // Empty, so nothing would be allocated; but the strides are products of the sizes and overflow.
     const Shape huge{0, std::size_t{1} << 40, std::size_t{1} << 40};
     REQUIRE_THROWS_MATCHES(zeros(huge), ValueError,
-                           WhatContains({"full", "[0, 1099511627776, 1099511627776]", "overflows"}));
+                           WhatContains({"zeros", "[0, 1099511627776, 1099511627776]", "overflows"}));
     REQUIRE_THROWS_MATCHES(randn(huge), ValueError, WhatContains({"randn", "overflows"}));
     REQUIRE_THROWS_MATCHES(rand(huge), ValueError, WhatContains({"uniform", "overflows"}));
     const Tensor e = zeros({0});

@@ -191,7 +191,7 @@ TEST_CASE("Attention passes float64 gradcheck over a padded batch", "[nn][attent
         }
 }
 
-TEST_CASE("NaN and Inf in padded steps change nothing; a padded batch equals each row alone", "[nn][attention]") {
+TEST_CASE("NaN and Inf in padded steps change nothing, and a padded batch equals each row alone", "[nn][attention]") {
     const std::size_t S = 4, B = 3;
     const std::vector<std::int64_t> lengths{2, 4, 3};
     for (auto score : kScores) {

@@ -5,10 +5,13 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <new>
 #include <ostream>
+#include <stdexcept>
 #include <string>
 #include <utility>
 #include <vector>
@@ -31,6 +34,7 @@ struct Node {
     std::uint64_t version = 0;  // bumped by in-place changes of value
     std::string name;
     std::weak_ptr<TapeState> tape;  // the tape that produced this value; empty for leaves
+    std::uint64_t generation = 0;   // the tape's generation when recorded (see TapeState)
     bool recorded = false;          // produced by a recorded op (so: not a leaf)
 };
 
@@ -50,6 +54,16 @@ struct Entry {
 struct TapeState {
     std::vector<Entry> entries;
     bool consumed = false;
+    // Bumped by Tape::clear(), so that a value recorded before can tell that its entry is gone
+    // rather than silently get no gradient.
+    std::uint64_t generation = 0;
+    // A backward is sweeping this record: a backward on the same tape from inside it (a custom_op's
+    // backward calling tape.backward) would start the sweep again and recurse without end.
+    bool in_backward = false;
+    // False once the Tape object has been destroyed. Atomic because a Tape destroyed on another
+    // thread than its creator's clears it while the creating thread still holds the state on its
+    // stack of active tapes (the only thread that reads it there).
+    std::atomic<bool> alive{true};
 };
 
 template <class T>
@@ -228,6 +242,31 @@ void check_same_dtype(const char* op, const Tensor& a, const Tensor& b);
 // A shape an array can be made with: the product of its nonzero sizes fits a signed 64-bit index
 // (xtensor's strides), even when a zero size makes the array empty. Otherwise a ValueError naming op.
 void check_shape_size(const char* op, const Shape& shape);
+// The byte-size counterpart: also refuses a shape whose count of elem_size-byte elements exceeds
+// PTRDIFF_MAX bytes (what an allocator can be asked for), naming op, the shape and the byte count.
+void check_shape_bytes(const char* op, const Shape& shape, std::size_t elem_size);
+// Size arithmetic on sizes, counts and offsets a user supplied: a + b or a * b, or a ValueError
+// naming op and `what` (e.g. "the padded size of axis 0") with both operands, instead of a value
+// that wrapped modulo 2^64 and then passed a later check or indexed out of bounds.
+std::size_t checked_add(const char* op, std::size_t a, std::size_t b, const char* what);
+std::size_t checked_mul(const char* op, std::size_t a, std::size_t b, const char* what);
+// An allocation of shape (elem_size bytes each) failed: a ValueError naming op, shape and bytes.
+[[noreturn]] void throw_alloc_failed(const char* op, const Shape& shape, std::size_t elem_size);
+// A new uninitialised array of `shape` for op's result: the shape's element and byte counts are
+// checked first, and std::bad_alloc / std::length_error from the allocation become a ValueError
+// naming op and the shape. Every op whose result can be larger than its inputs allocates here.
+template <class T>
+xt::xarray<T> new_array(const char* op, const Shape& shape) {
+    check_shape_size(op, shape);
+    check_shape_bytes(op, shape, sizeof(T));
+    try {
+        return xt::xarray<T>::from_shape(shape);
+    } catch (const std::bad_alloc&) {
+        throw_alloc_failed(op, shape, sizeof(T));
+    } catch (const std::length_error&) {
+        throw_alloc_failed(op, shape, sizeof(T));
+    }
+}
 // NumPy broadcasting of two shapes, or a ShapeError naming op and both shapes.
 Shape broadcast_shapes(const char* op, const Shape& a, const Shape& b);
 // Resolve a possibly negative axis against a rank, or a ShapeError naming op and shape.
