@@ -177,38 +177,9 @@ std::vector<T> IndexTensor<T>::to_vector() const {
 
 template <class T>
 IndexTensor<T> IndexTensor<T>::reshape(const std::vector<long>& new_shape) const {
-    // Resolved as the reshape op resolves it, on a float view of the shape only (no elements).
-    const std::size_t n = a_.size();
-    Shape out(new_shape.size());
-    long infer = -1;
-    std::size_t known = 1;
-    for (std::size_t i = 0; i < new_shape.size(); ++i) {
-        if (new_shape[i] == -1) {
-            if (infer >= 0)
-                throw ShapeError(fmt::format("{}::reshape: {} to [{}]: at most one -1", type_name<T>(),
-                                             shape_str(shape()), fmt::join(new_shape, ", ")));
-            infer = static_cast<long>(i);
-        } else if (new_shape[i] < 0) {
-            throw ShapeError(fmt::format("{}::reshape: {} to [{}]: sizes must be >= 0 or -1", type_name<T>(),
-                                         shape_str(shape()), fmt::join(new_shape, ", ")));
-        } else {
-            out[i] = static_cast<std::size_t>(new_shape[i]);
-            if (out[i] != 0 && known > std::numeric_limits<std::size_t>::max() / out[i])
-                throw ShapeError(fmt::format("{}::reshape: [{}] is too large", type_name<T>(), fmt::join(new_shape, ", ")));
-            known *= out[i];
-        }
-    }
-    if (infer >= 0) {
-        if (known == 0 || n % known != 0)
-            throw ShapeError(fmt::format("{}::reshape: {} ({} elements) cannot be viewed as [{}]", type_name<T>(),
-                                         shape_str(shape()), n, fmt::join(new_shape, ", ")));
-        out[static_cast<std::size_t>(infer)] = n / known;
-    } else if (known != n) {
-        throw ShapeError(fmt::format("{}::reshape: {} ({} elements) cannot be viewed as [{}] ({} elements)",
-                                     type_name<T>(), shape_str(shape()), n, fmt::join(new_shape, ", "), known));
-    }
+    const std::string op = fmt::format("{}::reshape", type_name<T>());
     xt::xarray<T> a = a_;
-    a.reshape(out);
+    a.reshape(detail::resolve_reshape(op.c_str(), shape(), new_shape));
     return IndexTensor(std::move(a));
 }
 
@@ -608,31 +579,27 @@ std::size_t count(const BoolTensor& m) {
 }
 
 // ---- masks in float ops -----------------------------------------------------------------------
-namespace {
-// The mask as 1/0 in a's dtype, for the where op (which keeps it as a constant).
-Tensor mask_tensor(const BoolTensor& mask, DType dtype) { return mask.to(dtype); }
-}  // namespace
-
+// The mask goes to the where op as 1/0 in the other operand's dtype (where keeps it as a constant).
 Tensor masked_fill(const Tensor& x, const BoolTensor& mask, double value) {
     detail::check_defined("masked_fill", x);
     const Shape s = x.shape(), m = mask.shape();
     if (detail::broadcast_shapes("masked_fill", s, m) != s)
         throw ShapeError(fmt::format("masked_fill: mask {} does not broadcast to x {} (x does not grow to the mask)",
                                      shape_str(m), shape_str(s)));
-    return where(mask_tensor(mask, x.dtype()), value, x);
+    return where(mask.to(x.dtype()), value, x);
 }
 
 Tensor where(const BoolTensor& mask, const Tensor& a, const Tensor& b) {
     detail::check_defined("where", a, "a");
-    return where(mask_tensor(mask, a.dtype()), a, b);
+    return where(mask.to(a.dtype()), a, b);
 }
 Tensor where(const BoolTensor& mask, const Tensor& a, double b) {
     detail::check_defined("where", a, "a");
-    return where(mask_tensor(mask, a.dtype()), a, b);
+    return where(mask.to(a.dtype()), a, b);
 }
 Tensor where(const BoolTensor& mask, double a, const Tensor& b) {
     detail::check_defined("where", b, "b");
-    return where(mask_tensor(mask, b.dtype()), a, b);
+    return where(mask.to(b.dtype()), a, b);
 }
 
 std::vector<std::int64_t> detail::index_list(const char* op, const LongTensor& index) {

@@ -161,38 +161,43 @@ std::vector<Tensor> split_impl(const char* op, const Tensor& x, std::size_t ax, 
 }  // namespace
 
 // ---- views of the same elements -----------------------------------------------------------------
-Tensor reshape(const Tensor& x, const std::vector<long>& shape) {
-    detail::check_defined("reshape", x);
-    const std::size_t n = x.numel();
+Shape detail::resolve_reshape(const char* op, const Shape& from, const std::vector<long>& shape) {
+    std::size_t n = 1;
+    for (std::size_t d : from) n *= d;
     Shape out(shape.size());
     long infer = -1;
     std::size_t known = 1;
     for (std::size_t i = 0; i < shape.size(); ++i) {
         if (shape[i] == -1) {
             if (infer >= 0)
-                throw ShapeError(fmt::format("reshape: {} -> [{}]: only one axis may be -1", shape_str(x.shape()),
-                                             fmt::join(shape, ", ")));
+                throw ShapeError(fmt::format("{}: {} -> [{}]: only one axis may be -1 (at most one -1 is inferred)", op,
+                                             shape_str(from), fmt::join(shape, ", ")));
             infer = static_cast<long>(i);
         } else if (shape[i] < 0) {
-            throw ShapeError(fmt::format("reshape: {} -> [{}]: negative size {}", shape_str(x.shape()),
-                                         fmt::join(shape, ", "), shape[i]));
+            throw ShapeError(fmt::format("{}: {} -> [{}]: negative size {}", op, shape_str(from), fmt::join(shape, ", "),
+                                         shape[i]));
         } else {
             out[i] = static_cast<std::size_t>(shape[i]);
             known *= out[i];
         }
     }
-    detail::check_shape_size("reshape", out);  // so that known did not wrap around (a -1 axis is still 0)
+    detail::check_shape_size(op, out);  // so that known did not wrap around (a -1 axis is still 0)
     if (infer >= 0) {
         if (known == 0 || n % known != 0)
-            throw ShapeError(fmt::format("reshape: {} ({} elements) -> [{}]: cannot infer the -1 axis",
-                                         shape_str(x.shape()), n, fmt::join(shape, ", ")));
+            throw ShapeError(fmt::format("{}: {} ({} elements) -> [{}]: cannot infer the -1 axis", op, shape_str(from),
+                                         n, fmt::join(shape, ", ")));
         out[static_cast<std::size_t>(infer)] = n / known;
         known *= out[static_cast<std::size_t>(infer)];
     }
     if (known != n)
-        throw ShapeError(fmt::format("reshape: {} ({} elements) -> {} ({} elements): element counts differ",
-                                     shape_str(x.shape()), n, shape_str(out), known));
-    return reshape_to("reshape", x, out);
+        throw ShapeError(fmt::format("{}: {} ({} elements) -> {} ({} elements): element counts differ", op,
+                                     shape_str(from), n, shape_str(out), known));
+    return out;
+}
+
+Tensor reshape(const Tensor& x, const std::vector<long>& shape) {
+    detail::check_defined("reshape", x);
+    return reshape_to("reshape", x, detail::resolve_reshape("reshape", x.shape(), shape));
 }
 
 Tensor squeeze(const Tensor& x) {

@@ -132,9 +132,12 @@ NoGrad::~NoGrad() {
                            [this](const LiveNoGrad& g) { return g.guard == this; });
     if (it != t_nograd.rend()) t_nograd.erase(std::next(it).base());
 }
+namespace {
+bool recording_now() { return t_nograd.empty() && !t_tapes.empty(); }  // after drop_foreign_destroyed
+}  // namespace
 bool is_recording() {
     drop_foreign_destroyed("is_recording");
-    return t_nograd.empty() && !t_tapes.empty();
+    return recording_now();
 }
 std::vector<std::string> live_no_grad_guards() {
     std::vector<std::string> out;
@@ -326,8 +329,8 @@ template <class Range>
 bool should_record_impl(const char* op, const Range& inputs) {
     std::size_t k = 0;
     for (const Tensor* t : inputs) check_defined(op, *t, "input");
-    drop_foreign_destroyed(op);
-    if (!is_recording()) return false;
+    drop_foreign_destroyed(op);  // names the op; then the stack needs no second scan
+    if (!recording_now()) return false;
     bool any = false;
     for (const Tensor* t : inputs) {
         const Node& n = *t->node();

@@ -267,6 +267,9 @@ xt::xarray<T> new_array(const char* op, const Shape& shape) {
         throw_alloc_failed(op, shape, sizeof(T));
     }
 }
+// The shape `to` (one entry may be -1, inferred) gives an array of shape `from`, as reshape takes
+// it; a ShapeError naming op and both shapes otherwise. Shared by the reshape op and LongTensor's.
+Shape resolve_reshape(const char* op, const Shape& from, const std::vector<long>& to);
 // NumPy broadcasting of two shapes, or a ShapeError naming op and both shapes.
 Shape broadcast_shapes(const char* op, const Shape& a, const Shape& b);
 // Resolve a possibly negative axis against a rank, or a ShapeError naming op and shape.

@@ -12,7 +12,10 @@
 namespace tapegrad::nn {
 
 namespace {
-const char* score_name(AttentionScore s) {
+std::string shape_or_undefined(const Tensor& t) { return t.defined() ? shape_str(t.shape()) : "undefined"; }
+}  // namespace
+
+const char* attention_score_name(AttentionScore s) {
     switch (s) {
         case AttentionScore::additive: return "additive";
         case AttentionScore::dot: return "dot";
@@ -20,8 +23,6 @@ const char* score_name(AttentionScore s) {
     }
     return "?";
 }
-std::string shape_or_undefined(const Tensor& t) { return t.defined() ? shape_str(t.shape()) : "undefined"; }
-}  // namespace
 
 Attention::Attention(const AttentionOptions& o) : options(o) {
     if (o.query_size == 0 || o.key_size == 0)
@@ -49,12 +50,12 @@ Attention::Attention(const AttentionOptions& o) : options(o) {
     }
     if (o.score != AttentionScore::additive && o.attention_size != 0)
         throw ValueError(fmt::format("Attention({}): attention_size is for additive scores only (got {})",
-                                     score_name(o.score), o.attention_size));
+                                     attention_score_name(o.score), o.attention_size));
 }
 
 AttentionOutput Attention::forward(const Tensor& query, const Tensor& keys,
                                    const std::vector<std::int64_t>& lengths) const {
-    const std::string who = fmt::format("Attention({})", score_name(options.score));
+    const std::string who = fmt::format("Attention({})", attention_score_name(options.score));
     const std::size_t Hq = options.query_size, Hk = options.key_size;
     const char* layout = options.batch_first ? "[batch, source, key_size]" : "[source, batch, key_size]";
     if (!query.defined() || query.dim() != 2 || query.size(1) != Hq)
@@ -117,7 +118,7 @@ AttentionOutput Attention::forward(const Tensor& query, const Tensor& keys,
 }
 
 std::string Attention::extra_repr() const {
-    std::string s = fmt::format("{}, query_size={}, key_size={}", score_name(options.score), options.query_size,
+    std::string s = fmt::format("{}, query_size={}, key_size={}", attention_score_name(options.score), options.query_size,
                                 options.key_size);
     if (options.score == AttentionScore::additive)
         s +=

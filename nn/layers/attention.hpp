@@ -17,6 +17,8 @@ enum class AttentionScore {
     general,   // Luong "general": (W q) . k
 };
 
+const char* attention_score_name(AttentionScore score);  // "additive", "dot", "general"
+
 struct AttentionOptions {
     AttentionScore score = AttentionScore::additive;
     std::size_t query_size = 0;      // Hq, the decoder state's size

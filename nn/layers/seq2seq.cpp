@@ -12,15 +12,6 @@ namespace tapegrad::nn {
 namespace {
 constexpr const char* kWho = "EncoderDecoder";
 
-const char* score_name(AttentionScore s) {
-    switch (s) {
-        case AttentionScore::additive: return "additive";
-        case AttentionScore::dot: return "dot";
-        case AttentionScore::general: return "general";
-    }
-    return "?";
-}
-
 // ids [rows, B] (or [N] when rows == 0) with every id in [0, vocab): a ShapeError or ValueError naming what.
 void check_ids(const LongTensor& ids, std::size_t dims, const char* what, const char* layout, std::size_t vocab) {
     if (ids.dim() != dims || ids.numel() == 0)
@@ -84,7 +75,7 @@ std::string EncoderDecoder::extra_repr() const {
     return fmt::format("{}->{}, src_vocab={}, tgt_vocab={}, hidden_size={}, num_layers={}{}{}{}",
                        recurrent_kind_name(o.encoder), recurrent_kind_name(o.decoder), o.src_vocab_size,
                        o.tgt_vocab_size, o.hidden_size, o.num_layers, o.bidirectional ? ", bidirectional" : "",
-                       o.attention ? fmt::format(", attention={}", score_name(*o.attention)) : "",
+                       o.attention ? fmt::format(", attention={}", attention_score_name(*o.attention)) : "",
                        o.dropout > 0 ? fmt::format(", dropout={}", o.dropout) : "");
 }
 
