@@ -24,7 +24,7 @@ using detail::TapeState;
 namespace {
 // This thread's active tapes, innermost last. Each holds the tape's state as well as the Tape, so
 // that a Tape destroyed on another thread (which cannot reach this thread's stack) leaves an entry
-// whose state says so (alive == false) instead of a dangling pointer; see active_state().
+// whose state says so (alive == false) instead of a dangling pointer; see drop_foreign_destroyed().
 struct ActiveTape {
     Tape* tape;
     std::shared_ptr<TapeState> state;
