@@ -578,6 +578,15 @@ TEST_CASE("errors: every row of docs/errors.md is what the library throws", "[er
              nn::Linear small(3, 2), big(3, 4);
              nn::load_state_dict(small, nn::state_dict(big));
          }},
+        {"SGD with a NaN momentum",
+         [] {
+             Tensor w = zeros({2}, f32, true);
+             nn::SGD sgd({w}, {.lr = 0.1, .momentum = NAN});
+         }},
+        // files
+        {"reading something that is not a regular file", [] { (void)nn::read_text_file("/dev/zero"); }},
+        {"saving an entry name with a NUL byte",
+         [] { nn::save_tensors({{std::string("enc\0oder", 8), Tensor::of({1.0})}}, "model.npz"); }},
     };
 
     const auto table = read_error_table(std::string(TAPEGRAD_DOCS_DIR) + "/errors.md");

@@ -5,6 +5,13 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <limits>
+#include <new>
+#include <string_view>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -28,14 +35,15 @@ struct Utf8Error {
     std::string reason;
 };
 
-std::size_t line_of(const std::string& s, std::size_t offset) {
+std::size_t line_of(std::string_view s, std::size_t offset) {
     return 1 + static_cast<std::size_t>(std::count(s.begin(), s.begin() + static_cast<long>(offset), '\n'));
 }
 
 // Decodes all of `s`; on the first bad sequence returns where and why. offsets[i] is the byte
 // offset of code point i, kept so later errors (an unknown character) can say where it was.
-std::optional<Utf8Error> decode_utf8(const std::string& s, std::vector<char32_t>& cps,
-                                std::vector<std::size_t>* offsets) {
+// With cps null it only validates, so checking a large file costs no memory beyond the file.
+std::optional<Utf8Error> decode_utf8(std::string_view s, std::vector<char32_t>* cps,
+                                     std::vector<std::size_t>* offsets) {
     const auto* b = reinterpret_cast<const unsigned char*>(s.data());
     const std::size_t n = s.size();
     std::size_t i = 0;
@@ -85,7 +93,7 @@ std::optional<Utf8Error> decode_utf8(const std::string& s, std::vector<char32_t>
             }
             cp = (cp << 6) | (ck & 0x3F);
         }
-        cps.push_back(cp);
+        if (cps) cps->push_back(cp);
         if (offsets) offsets->push_back(i);
         i += len;
     }
@@ -134,7 +142,7 @@ std::string describe_char(char32_t c) {
 std::vector<char32_t> utf8_decode(const std::string& utf8, const char* op) {
     std::vector<char32_t> cps;
     cps.reserve(utf8.size());
-    if (auto err = decode_utf8(utf8, cps, nullptr))
+    if (auto err = decode_utf8(utf8, &cps, nullptr))
         throw ValueError(fmt::format("{}: invalid UTF-8 at byte offset {} (line {}): {}", op, err->offset, err->line,
                                      err->reason));
     return cps;
@@ -154,20 +162,68 @@ std::string utf8_encode(const std::vector<char32_t>& code_points) {
     return out;
 }
 
-std::string read_text_file(const std::string& path) {
-    std::FILE* f = std::fopen(path.c_str(), "rb");
-    if (!f) throw FormatError(fmt::format("read_text_file: cannot open '{}': {}", path, std::strerror(errno)));
+void utf8_validate(std::string_view utf8, const char* op) {
+    if (auto err = decode_utf8(utf8, nullptr, nullptr))
+        throw ValueError(fmt::format("{}: invalid UTF-8 at byte offset {} (line {}): {}", op, err->offset, err->line,
+                                     err->reason));
+}
+
+namespace {
+
+std::string read_regular_file(const std::string& path, const char* op) {
+    // O_NONBLOCK: opening a FIFO with no writer would otherwise wait forever before the type check
+    // below could refuse it (it changes nothing for a regular file).
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0) throw FormatError(fmt::format("{}: cannot open '{}': {}", op, path, std::strerror(errno)));
+    struct Closer {
+        int fd;
+        ~Closer() { ::close(fd); }
+    } closer{fd};
+    struct stat st{};
+    if (::fstat(fd, &st) != 0)
+        throw FormatError(fmt::format("{}: cannot read '{}': {}", op, path, std::strerror(errno)));
+    if (!S_ISREG(st.st_mode)) {
+        const char* kind = S_ISDIR(st.st_mode)    ? "a directory"
+                           : S_ISCHR(st.st_mode)  ? "a character device"
+                           : S_ISBLK(st.st_mode)  ? "a block device"
+                           : S_ISFIFO(st.st_mode) ? "a pipe (FIFO)"
+                           : S_ISSOCK(st.st_mode) ? "a socket"
+                                                  : "not a regular file";
+        throw FormatError(fmt::format("{}: '{}' is {}, not a regular file (only regular files are read, so a "
+                                      "device such as /dev/zero cannot fill memory)",
+                                      op, path, kind));
+    }
+    // One allocation of the size the file has; a file that grows while it is read is read up to
+    // that size plus whatever a final short read brings, never without bound.
+    const auto size = static_cast<std::uint64_t>(st.st_size);
+    if (size > static_cast<std::uint64_t>(std::numeric_limits<std::ptrdiff_t>::max()) / 2)
+        throw FormatError(fmt::format("{}: '{}' is {} bytes, more than this process can hold", op, path, size));
     std::string bytes;
-    char buf[1 << 16];
+    try {
+        bytes.resize(static_cast<std::size_t>(size));
+    } catch (const std::bad_alloc&) {
+        throw FormatError(fmt::format("{}: '{}' is {} bytes, which cannot be allocated", op, path, size));
+    }
     std::size_t got = 0;
-    while ((got = std::fread(buf, 1, sizeof buf, f)) > 0) bytes.append(buf, got);
-    const bool failed = std::ferror(f) != 0;
-    const int err = errno;
-    std::fclose(f);
-    if (failed) throw FormatError(fmt::format("read_text_file: cannot read '{}': {}", path, std::strerror(err)));
+    while (got < bytes.size()) {
+        const ssize_t r = ::read(fd, bytes.data() + got, bytes.size() - got);
+        if (r < 0) {
+            if (errno == EINTR) continue;
+            throw FormatError(fmt::format("{}: cannot read '{}': {}", op, path, std::strerror(errno)));
+        }
+        if (r == 0) break;  // the file shrank while it was read
+        got += static_cast<std::size_t>(r);
+    }
+    bytes.resize(got);
+    return bytes;
+}
+
+}  // namespace
+
+std::string read_text_file(const std::string& path) {
+    std::string bytes = read_regular_file(path, "read_text_file");
     if (bytes.empty()) throw FormatError(fmt::format("read_text_file: '{}' is empty", path));
-    std::vector<char32_t> cps;
-    if (auto e = decode_utf8(bytes, cps, nullptr))
+    if (auto e = decode_utf8(bytes, nullptr, nullptr))
         throw FormatError(fmt::format("read_text_file: '{}' is not valid UTF-8: byte offset {} (line {}): {}", path,
                                       e->offset, e->line, e->reason));
     return bytes;
@@ -224,7 +280,7 @@ std::vector<std::int64_t> Vocab::encode_vector(const std::string& utf8) const {
     std::vector<std::size_t> offsets;
     cps.reserve(utf8.size());
     offsets.reserve(utf8.size());
-    if (auto err = decode_utf8(utf8, cps, &offsets))
+    if (auto err = decode_utf8(utf8, &cps, &offsets))
         throw ValueError(fmt::format("Vocab::encode: invalid UTF-8 at byte offset {} (line {}): {}", err->offset,
                                      err->line, err->reason));
     std::vector<std::int64_t> ids(cps.size());

@@ -2,6 +2,7 @@
 // normalisers, sliding windows and the chronological split.
 #include "timeseries.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <string_view>
@@ -73,35 +74,47 @@ void check_finite(const std::vector<double>& v, const char* op) {
 CsvTable parse_csv_text(std::string_view text, const std::string& path, const CsvOptions& options, const char* op) {
     if (options.delimiter == '\n' || options.delimiter == '\r' || options.delimiter == '"')
         throw ValueError(fmt::format("{}: the delimiter cannot be a line end or a double quote", op));
-    // Lines, without their LF / CRLF ends; trailing blank lines are dropped.
-    std::vector<std::string_view> lines;
+    // The text is walked one line at a time (no vector of lines: a CSV of short rows would need
+    // more memory for the line index than for its values). Trailing blank lines are dropped.
+    std::string_view rest = text;
+    if (rest.substr(0, 3) == "\xEF\xBB\xBF") rest.remove_prefix(3);  // the byte-order mark some editors write
     {
-        std::string_view rest = text;
-        if (rest.substr(0, 3) == "\xEF\xBB\xBF") rest.remove_prefix(3);  // the byte-order mark some editors write
-        while (!rest.empty()) {
-            const std::size_t nl = rest.find('\n');
-            std::string_view line = rest.substr(0, nl);
+        std::size_t end = rest.size();
+        while (end > 0) {  // drop trailing lines holding only blanks
+            const std::size_t nl = rest.find_last_of('\n', end - 1);
+            const std::size_t start = nl == std::string_view::npos ? 0 : nl + 1;
+            std::string_view line = rest.substr(start, end - start);
             if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-            lines.push_back(line);
-            rest = nl == std::string_view::npos ? std::string_view() : rest.substr(nl + 1);
+            if (!is_blank(line)) break;
+            end = nl == std::string_view::npos ? 0 : nl;
         }
-        while (!lines.empty() && is_blank(lines.back())) lines.pop_back();
+        rest = rest.substr(0, end);
     }
-    if (lines.empty()) throw FormatError(fmt::format("{}: '{}' holds only blank lines", op, path));
+    if (rest.empty()) throw FormatError(fmt::format("{}: '{}' holds only blank lines", op, path));
+    // Lines, without their LF / CRLF ends.
+    auto next_line = [&rest]() {
+        const std::size_t nl = rest.find('\n');
+        std::string_view line = rest.substr(0, nl);
+        if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+        rest = nl == std::string_view::npos ? std::string_view() : rest.substr(nl + 1);
+        return line;
+    };
+    const std::size_t n_lines = static_cast<std::size_t>(std::count(rest.begin(), rest.end(), '\n')) + 1;
+    const std::string_view first_line = next_line();
 
-    if (is_blank(lines[0]))
+    if (is_blank(first_line))
         throw FormatError(fmt::format("{}: '{}' line 1: a blank line where the {} should be", op, path,
                                       options.has_header ? "header" : "first row"));
     std::vector<std::string> names;
-    std::size_t first_data = 0;  // index into lines
-    const std::size_t n_fields = split_fields(lines[0], options.delimiter).size();
+    std::size_t first_data = 0;  // 0-based line number of the first data row
+    const std::size_t n_fields = split_fields(first_line, options.delimiter).size();
     if (options.has_header) {
-        for (auto f : split_fields(lines[0], options.delimiter)) names.emplace_back(f);
+        for (auto f : split_fields(first_line, options.delimiter)) names.emplace_back(f);
         first_data = 1;
     } else {
         for (std::size_t c = 0; c < n_fields; ++c) names.push_back(std::to_string(c));
     }
-    if (first_data >= lines.size())
+    if (first_data >= n_lines)
         throw FormatError(fmt::format("{}: '{}' has a header but no data rows", op, path));
 
     // Which file column feeds each output column.
@@ -140,12 +153,13 @@ CsvTable parse_csv_text(std::string_view text, const std::string& path, const Cs
     CsvTable table;
     for (std::size_t c : pick) table.header.push_back(names[c]);
     table.columns.assign(pick.size(), {});
-    for (auto& col : table.columns) col.reserve(lines.size() - first_data);
-    for (std::size_t li = first_data; li < lines.size(); ++li) {
+    for (auto& col : table.columns) col.reserve(n_lines - first_data);
+    for (std::size_t li = first_data; li < n_lines; ++li) {
         const std::size_t line_no = li + 1;
-        if (is_blank(lines[li]))
+        const std::string_view line = li == 0 ? first_line : next_line();
+        if (is_blank(line))
             throw FormatError(fmt::format("{}: '{}' line {}: a blank line inside the data", op, path, line_no));
-        const auto fields = split_fields(lines[li], options.delimiter);
+        const auto fields = split_fields(line, options.delimiter);
         if (fields.size() != n_fields)
             throw FormatError(fmt::format("{}: '{}' line {}: {} fields, expected {}", op, path, line_no,
                                           fields.size(), n_fields));
@@ -175,7 +189,7 @@ CsvTable read_csv(const std::string& path, CsvOptions options) {
 CsvTable parse_csv(std::string_view text, const std::string& name, CsvOptions options) {
     if (text.empty()) throw FormatError(fmt::format("parse_csv: '{}' is empty", name));
     try {
-        utf8_decode(std::string(text), "parse_csv");
+        utf8_validate(text, "parse_csv");
     } catch (const ValueError& e) {
         throw FormatError(fmt::format("parse_csv: '{}' is not valid UTF-8: {}", name, e.what()));
     }

@@ -507,13 +507,35 @@ void fsync_directory(const std::string& dir, const std::string& path) {
                                       std::strerror(e)));
 }
 
-// A save killed between creating its temporary file and renaming it leaves "<name>.tmp-<pid>-<n>"
+// The temporary file of a save to `target` is "<prefix><pid>-<n>" in the target's folder. The
+// prefix is "<name>.tmp-", unless that would make the temporary's name longer than the file
+// system allows (a legal name near the limit must still save): then the name is cut, at a UTF-8
+// character boundary, and a hash of the whole name keeps targets that share the cut part apart.
+std::string temporary_prefix(const std::filesystem::path& target) {
+    const std::string name = target.filename().string();
+    const std::filesystem::path dir = target.parent_path().empty() ? std::filesystem::path(".") : target.parent_path();
+    long name_max = ::pathconf(dir.c_str(), _PC_NAME_MAX);
+    if (name_max <= 0) name_max = 255;
+    constexpr std::size_t kSuffix = 5 + 10 + 1 + 10;  // ".tmp-" "<pid>" "-" "<n>", at their longest
+    if (name.size() + kSuffix <= static_cast<std::size_t>(name_max)) return name + ".tmp-";
+    std::uint64_t hash = 1469598103934665603ull;  // FNV-1a
+    for (unsigned char c : name) hash = (hash ^ c) * 1099511628211ull;
+    const std::string tail = fmt::format("~{:016x}.tmp-", hash);
+    std::size_t keep = static_cast<std::size_t>(name_max) > kSuffix + tail.size() - 5
+                           ? static_cast<std::size_t>(name_max) - kSuffix - (tail.size() - 5)
+                           : 0;
+    keep = std::min(keep, name.size());
+    while (keep > 0 && (static_cast<unsigned char>(name[keep]) & 0xC0) == 0x80) --keep;  // not inside a character
+    return name.substr(0, keep) + tail;
+}
+
+// A save killed between creating its temporary file and renaming it leaves "<prefix><pid>-<n>"
 // behind. The next save to the same path removes those of processes that no longer exist (a live
 // process may be saving to the same path right now).
 void remove_stale_temporaries(const std::filesystem::path& target) {
     namespace fs = std::filesystem;
     const fs::path dir = target.parent_path().empty() ? fs::path(".") : target.parent_path();
-    const std::string prefix = target.filename().string() + ".tmp-";
+    const std::string prefix = temporary_prefix(target);
     std::error_code ec;
     for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
         const std::string name = it->path().filename().string();
@@ -530,6 +552,25 @@ void remove_stale_temporaries(const std::filesystem::path& target) {
             fs::remove(it->path(), rm);
         }
     }
+}
+
+// The file a save to `path` must replace. A symbolic link is followed (link by link, relative
+// links against the folder of the link that holds them), so saving through a link updates what
+// it points to and the link stays a link; a link to nothing yet makes its target. Renaming the
+// new file over the link itself would silently replace the link with a plain file.
+std::string save_target(const std::string& path) {
+    namespace fs = std::filesystem;
+    fs::path p(path);
+    for (int hop = 0; hop < 40; ++hop) {
+        std::error_code ec;
+        if (!fs::is_symlink(fs::symlink_status(p, ec)) || ec) return p.string();
+        const fs::path next = fs::read_symlink(p, ec);
+        if (ec)
+            throw FormatError(fmt::format("save_tensors: {}: cannot read the symbolic link {}: {}", path, p.string(),
+                                          ec.message()));
+        p = next.is_absolute() ? next : p.parent_path() / next;
+    }
+    throw FormatError(fmt::format("save_tensors: {}: more than 40 symbolic links to follow (a loop?)", path));
 }
 
 // The archive built in memory: a kill can then leave only our own temporary file behind (libzip
@@ -693,12 +734,14 @@ NamedArrays load_from_source(zip_source_t* src, const std::string& path, std::ui
 // written to a temporary file in the same folder and flushed, then renamed over `path`.
 void write_npz(const std::vector<std::pair<std::string, std::string>>& blobs, const std::string& path) {
     static std::atomic<unsigned> counter{0};
-    const std::filesystem::path target(path);
     const std::string bytes = zip_in_memory(blobs, path);
+    const std::string final_path = save_target(path);
+    const std::filesystem::path target(final_path);
     remove_stale_temporaries(target);
-    const std::string tmp = fmt::format("{}.tmp-{}-{}", path, ::getpid(), counter++);
+    const std::string tmp =
+        (target.parent_path() / fmt::format("{}{}-{}", temporary_prefix(target), ::getpid(), counter++)).string();
     write_durably(tmp, bytes, path);
-    if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    if (std::rename(tmp.c_str(), final_path.c_str()) != 0) {
         const std::string why = std::strerror(errno);
         std::remove(tmp.c_str());
         throw FormatError(fmt::format("save_tensors: cannot move the new file over {}: {}", path, why));
@@ -707,18 +750,43 @@ void write_npz(const std::vector<std::pair<std::string, std::string>>& blobs, co
     fsync_directory(dir.empty() ? std::string(".") : dir.string(), path);
 }
 
-// The names of a save: none empty, none twice, no undefined tensor.
+// The names of a save: none empty, none twice, and each one the format can store and give back
+// unchanged (a save that succeeds must load): no NUL byte, valid UTF-8 (the archive marks its
+// names as UTF-8), and at most 65531 bytes (a zip name is at most 65535 bytes, with ".npy").
 template <class Entries>
 void check_names(const Entries& entries, const char* op, const std::string& path) {
+    constexpr std::size_t kMaxName = 65535 - 4;
     std::set<std::string> seen;
     for (const auto& [name, a] : entries) {
         if (name.empty()) throw ValueError(fmt::format("{}: {}: an entry has an empty name", op, path));
+        if (const auto nul = name.find('\0'); nul != std::string::npos)
+            throw ValueError(fmt::format("{}: {}: entry name {} holds a NUL byte at offset {}; the archive cannot "
+                                         "store it",
+                                         op, path, excerpt(name), nul));
+        if (name.size() > kMaxName)
+            throw ValueError(fmt::format("{}: {}: entry name {} is {} bytes; the archive allows at most {}", op,
+                                         path, excerpt(name), name.size(), kMaxName));
+        try {
+            utf8_validate(name, op);
+        } catch (const ValueError& e) {
+            throw ValueError(fmt::format("{}: {}: entry name {} is not valid UTF-8: {}", op, path, excerpt(name),
+                                         e.what()));
+        }
         if (!seen.insert(name).second) throw ValueError(fmt::format("{}: {}: name '{}' appears twice", op, path, name));
     }
 }
 
 NamedArrays read_file(const std::string& path, const char* op) {
     std::error_code ec;
+    if (const auto st = std::filesystem::status(path, ec);
+        !ec && st.type() != std::filesystem::file_type::regular && st.type() != std::filesystem::file_type::not_found)
+        throw FormatError(fmt::format("{}: {} is not a regular file (a {})", op, path,
+                                      st.type() == std::filesystem::file_type::directory ? "directory"
+                                      : st.type() == std::filesystem::file_type::character ? "character device"
+                                      : st.type() == std::filesystem::file_type::block     ? "block device"
+                                      : st.type() == std::filesystem::file_type::fifo      ? "pipe (FIFO)"
+                                      : st.type() == std::filesystem::file_type::socket    ? "socket"
+                                                                                           : "special file"));
     const auto bytes = std::filesystem::file_size(path, ec);
     if (ec) throw FormatError(fmt::format("{}: cannot open {}: {}", op, path, ec.message()));
     if (bytes == 0) throw FormatError(fmt::format("{}: {} is empty (0 bytes)", op, path));

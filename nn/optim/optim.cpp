@@ -310,9 +310,10 @@ SGDOptions resolve_sgd(const SGDGroup& g, const SGDOptions& d) {
 }
 void check_sgd(const SGDOptions& o, const std::string& w) {
     if (!(o.momentum >= 0) || !(o.weight_decay >= 0) || !std::isfinite(o.momentum) || !std::isfinite(o.weight_decay))
-        throw ValueError(
-            fmt::format("{}: momentum {} and weight_decay {} must be >= 0", w, o.momentum, o.weight_decay));
-    if (!std::isfinite(o.dampening)) throw ValueError(fmt::format("{}: dampening {} must be finite", w, o.dampening));
+        throw ValueError(fmt::format("{}: momentum {} and weight_decay {} must be finite and >= 0", w, o.momentum,
+                                     o.weight_decay));
+    if (!(o.dampening >= 0 && o.dampening <= 1))
+        throw ValueError(fmt::format("{}: dampening {} must be in [0, 1]", w, o.dampening));
     if (o.nesterov && (o.momentum <= 0 || o.dampening != 0))
         throw ValueError(fmt::format("{}: nesterov needs momentum > 0 and dampening 0", w));
 }
@@ -359,9 +360,11 @@ AdagradOptions resolve_adagrad(const AdagradGroup& g, const AdagradOptions& d) {
     return o;
 }
 void check_adagrad(const AdagradOptions& o, const std::string& w) {
-    if (!(o.lr_decay >= 0) || !(o.weight_decay >= 0) || !(o.initial_accumulator_value >= 0) || !(o.eps > 0))
-        throw ValueError(fmt::format("{}: lr_decay, weight_decay and initial_accumulator_value must be >= 0, eps > 0 "
-                                     "(got {}, {}, {}, {})",
+    const auto fin = [](double v) { return std::isfinite(v); };
+    if (!(o.lr_decay >= 0) || !(o.weight_decay >= 0) || !(o.initial_accumulator_value >= 0) || !(o.eps > 0) ||
+        !fin(o.lr_decay) || !fin(o.weight_decay) || !fin(o.initial_accumulator_value) || !fin(o.eps))
+        throw ValueError(fmt::format("{}: lr_decay, weight_decay and initial_accumulator_value must be finite and >= "
+                                     "0, eps finite and > 0 (got {}, {}, {}, {})",
                                      w, o.lr_decay, o.weight_decay, o.initial_accumulator_value, o.eps));
 }
 std::vector<std::string> adagrad_slots(const AdagradOptions&) { return {"sum"}; }
@@ -406,9 +409,11 @@ RMSpropOptions resolve_rmsprop(const RMSpropGroup& g, const RMSpropOptions& d) {
     return o;
 }
 void check_rmsprop(const RMSpropOptions& o, const std::string& w) {
-    if (!(o.alpha >= 0 && o.alpha <= 1) || !(o.eps > 0) || !(o.weight_decay >= 0) || !(o.momentum >= 0))
-        throw ValueError(fmt::format("{}: need 0 <= alpha <= 1, eps > 0, weight_decay >= 0, momentum >= 0 (got {}, "
-                                     "{}, {}, {})",
+    const auto fin = [](double v) { return std::isfinite(v); };
+    if (!(o.alpha >= 0 && o.alpha <= 1) || !(o.eps > 0) || !(o.weight_decay >= 0) || !(o.momentum >= 0) ||
+        !fin(o.eps) || !fin(o.weight_decay) || !fin(o.momentum))
+        throw ValueError(fmt::format("{}: need 0 <= alpha <= 1, and eps > 0, weight_decay >= 0, momentum >= 0, all "
+                                     "finite (got {}, {}, {}, {})",
                                      w, o.alpha, o.eps, o.weight_decay, o.momentum));
 }
 std::vector<std::string> rmsprop_slots(const RMSpropOptions& o) {
@@ -469,8 +474,10 @@ AdamOptions resolve_adam(const AdamGroup& g, const AdamOptions& d) {
     return o;
 }
 void check_adam(const AdamOptions& o, const std::string& w) {
-    if (!(o.beta1 >= 0 && o.beta1 < 1) || !(o.beta2 >= 0 && o.beta2 < 1) || !(o.eps > 0) || !(o.weight_decay >= 0))
-        throw ValueError(fmt::format("{}: need 0 <= beta1, beta2 < 1, eps > 0, weight_decay >= 0 (got {}, {}, {}, {})",
+    if (!(o.beta1 >= 0 && o.beta1 < 1) || !(o.beta2 >= 0 && o.beta2 < 1) || !(o.eps > 0) || !(o.weight_decay >= 0) ||
+        !std::isfinite(o.eps) || !std::isfinite(o.weight_decay))
+        throw ValueError(fmt::format("{}: need 0 <= beta1, beta2 < 1, and eps > 0, weight_decay >= 0, both finite "
+                                     "(got {}, {}, {}, {})",
                                      w, o.beta1, o.beta2, o.eps, o.weight_decay));
 }
 std::vector<std::string> adam_slots(const AdamOptions& o) {
