@@ -4,7 +4,9 @@
 // arg-max predictions until it writes the end marker. Numbers held out of training (chosen at
 // random from the seed) measure whether it learnt the rules of the language or only the examples.
 //
-//   number_words [--epochs N] [--holdout F] [--hidden H] [--seed S] ...
+// With --beam N, the held-out numbers are decoded by nn::beam_search (N hypotheses kept) instead.
+//
+//   number_words [--epochs N] [--holdout F] [--hidden H] [--seed S] [--beam N] ...
 #include <algorithm>
 #include <cmath>
 #include <numeric>
@@ -91,11 +93,42 @@ std::vector<std::string> decode(const nn::RNNDecoder& model, const std::vector<i
     return out;
 }
 
+// Beam search with the same model: nn::beam_search drives a step function over a batch of
+// hypotheses, whose state is the hidden state h [N, H]. The first input is zeros, as in training, so
+// the end marker doubles as the start token: it is never fed back otherwise, since it ends a hypothesis.
+std::vector<std::string> decode_beam(const nn::RNNDecoder& model, const std::vector<int>& numbers, std::size_t max_len,
+                                     std::size_t beam) {
+    NoGrad guard;
+    const Tensor h0 = tanh(model.init(make_batch(numbers).z));  // [B, H]
+    const std::size_t V = alphabet.size();
+    const nn::DecodeStepFn step = [&model, V](const LongTensor& tokens, Tensor& h) {
+        xt::xarray<float> x = xt::zeros<float>({tokens.size(0), V});  // one-hot of each previous character
+        for (std::size_t n = 0; n < tokens.size(0); ++n)
+            if (tokens.at(n) != end_id) x(n, static_cast<std::size_t>(tokens.at(n))) = 1.0f;
+        h = model.cell(Tensor(std::move(x)), h);
+        return model.head(h);  // [N, V] logits of the next character
+    };
+    const auto beams = nn::beam_search(
+        step, h0, {.start_token = end_id, .end_token = end_id, .max_length = max_len, .beam_width = beam});
+    std::vector<std::string> out;
+    for (const auto& best : beams) {
+        std::string s;
+        for (std::int64_t id : best.front().tokens) s += alphabet[static_cast<std::size_t>(id)];
+        out.push_back(s);
+    }
+    return out;
+}
+
+std::size_t beam_width = 1;  // --beam: 1 decodes greedily (decode), more with decode_beam
+std::vector<std::string> decode_any(const nn::RNNDecoder& model, const std::vector<int>& numbers, std::size_t max_len) {
+    return beam_width > 1 ? decode_beam(model, numbers, max_len, beam_width) : decode(model, numbers, max_len);
+}
+
 struct Score {
     double exact = 0, chars = 0;  // fraction of numbers written exactly; of characters right in place
 };
 Score score(const nn::RNNDecoder& model, const std::vector<int>& numbers) {
-    const auto got = decode(model, numbers, 32);
+    const auto got = decode_any(model, numbers, 32);
     std::size_t exact = 0, right = 0, total = 0;
     for (std::size_t i = 0; i < numbers.size(); ++i) {
         const std::string want = words(numbers[i]) + '.', have = got[i] + '.';  // the end marker counts
@@ -124,13 +157,15 @@ int main(int argc, char** argv) {
     app.add_flag("--short", short_run, "a quick run for CI: 60 epochs, hidden 128");
     app.add_option("--check-exact", check_exact, "with --check: the held-out exact match it must exceed")
         ->capture_default_str();
+    app.add_option("--beam", beam_width, "decode held-out numbers with a beam search of this width (1: greedy)")
+        ->capture_default_str();
     app.add_flag("--check", check, "exit 1 unless held-out exact match is above --check-exact");
     CLI11_PARSE(app, argc, argv);
     if (short_run && app.count("--epochs") == 0) epochs = 60;
     if (short_run && app.count("--hidden") == 0) hidden = 128;
 
-    if (epochs == 0 || hidden == 0 || batch_size == 0 || !(holdout > 0 && holdout < 1)) {
-        fmt::print(stderr, "number_words: --epochs, --hidden and --batch must be at least 1, --holdout in (0, 1)\n");
+    if (epochs == 0 || hidden == 0 || batch_size == 0 || beam_width == 0 || !(holdout > 0 && holdout < 1)) {
+        fmt::print(stderr, "number_words: --epochs, --hidden, --batch and --beam must be at least 1, --holdout in (0, 1)\n");
         return 2;
     }
     manual_seed(seed);
@@ -181,12 +216,13 @@ int main(int argc, char** argv) {
     progress.finish();
 
     const std::vector<int> shown(held.begin(), held.begin() + std::min(show, held.size()));
-    const auto got = decode(model, shown, 32);
-    fmt::print("held-out numbers, written by the model:\n");
+    const auto got = decode_any(model, shown, 32);
+    fmt::print("held-out numbers, written by the model{}:\n",
+               beam_width > 1 ? fmt::format(" (beam search, width {})", beam_width) : "");
     for (std::size_t i = 0; i < shown.size(); ++i)
         fmt::print("  {:3} -> {:30} {}\n", shown[i], "\"" + got[i] + "\"", got[i] == words(shown[i]) ? "ok" : "WRONG");
 
-    const auto all_held = decode(model, held, 32);
+    const auto all_held = decode_any(model, held, 32);
     std::vector<std::string> wrong;
     for (std::size_t i = 0; i < held.size(); ++i)
         if (all_held[i] != words(held[i])) wrong.push_back(fmt::format("{} -> \"{}\"", held[i], all_held[i]));
