@@ -364,7 +364,7 @@ void check_adagrad(const AdagradOptions& o, const std::string& w) {
     if (!(o.lr_decay >= 0) || !(o.weight_decay >= 0) || !(o.initial_accumulator_value >= 0) || !(o.eps > 0) ||
         !fin(o.lr_decay) || !fin(o.weight_decay) || !fin(o.initial_accumulator_value) || !fin(o.eps))
         throw ValueError(fmt::format("{}: lr_decay, weight_decay and initial_accumulator_value must be finite and >= "
-                                     "0, eps finite and > 0 (got {}, {}, {}, {})",
+                                     "0, and eps > 0 and finite (got {}, {}, {}, {})",
                                      w, o.lr_decay, o.weight_decay, o.initial_accumulator_value, o.eps));
 }
 std::vector<std::string> adagrad_slots(const AdagradOptions&) { return {"sum"}; }
