@@ -9,6 +9,10 @@
 //   char_rnn sample --checkpoint FILE [--prime TEXT] ...          writes text from a checkpoint
 //
 // The default text is the English fortunes of Debian's `fortunes` package.
+//
+// Data-parallel on several processes: `mpirun -np 2 char_rnn train ...` gives each rank its own
+// share of the --batch streams and averages the gradients over the ranks every update (see
+// docs/distributed.md); rank 0 logs and writes the checkpoint. One process needs no mpirun.
 #include <charconv>
 #include <chrono>
 #include <cmath>
@@ -19,6 +23,7 @@
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <tapegrad/nn/dist/distributed.hpp>
 #include <tapegrad/tapegrad.hpp>
 
 using namespace tapegrad;
@@ -138,6 +143,15 @@ xt::xarray<std::int64_t> rows(const xt::xarray<std::int64_t>& streams, std::size
     return out;
 }
 
+// Columns [begin, end) of a [N, B] block of streams: one rank's share of the streams.
+xt::xarray<std::int64_t> columns(const xt::xarray<std::int64_t>& streams, std::size_t begin, std::size_t end) {
+    const std::size_t N = streams.shape()[0], B = streams.shape()[1];
+    xt::xarray<std::int64_t> out = xt::xarray<std::int64_t>::from_shape({N, end - begin});
+    for (std::size_t t = 0; t < N; ++t)
+        std::copy(streams.data() + t * B + begin, streams.data() + t * B + end, out.data() + t * (end - begin));
+    return out;
+}
+
 // Mean cross-entropy (nats per character) of the model on a [N, B] block of streams, no gradients.
 double evaluate(const CharModel& model, const xt::xarray<std::int64_t>& streams, std::size_t chunk) {
     NoGrad guard;
@@ -189,11 +203,18 @@ int train(TrainArgs a) {
     if (a.short_run && text.size() > 200000) text.resize(200000);
     const nn::Vocab vocab = nn::Vocab::build(text, {.add_unknown = true});
     const auto [train_ids, val_ids] = nn::split_train_val(vocab.encode(text), a.val_fraction);
-    const auto streams = nn::batchify(train_ids, a.batch);  // [N, B]
+    // Every rank cuts the text into the same B streams and trains its own share of them.
+    const bool main_rank = dist::is_main();
+    if (a.batch % static_cast<std::size_t>(dist::size()) != 0)
+        throw ValueError(fmt::format("char_rnn: --batch {} is not a multiple of the {} processes", a.batch, dist::size()));
+    const dist::Range mine = dist::shard_range(a.batch);
+    const auto streams = columns(nn::batchify(train_ids, a.batch), mine.begin, mine.end);  // [N, B / size]
     const auto val_streams = nn::batchify(val_ids, std::min<std::size_t>(a.batch, val_ids.size() / (2 * a.seq) + 1));
 
     const nn::RecurrentKind cell = nn::parse_recurrent_kind(a.cell);
     CharModel model(vocab.size(), a.embed, a.hidden, a.layers, cell);
+    dist::broadcast_parameters(model);  // one starting point for every rank
+    dist::GradientReducer reducer(model.parameters());
     std::unique_ptr<nn::Optimizer> opt;
     if (a.optimizer == "adam") opt = std::make_unique<nn::Adam>(model.parameters(), nn::AdamOptions{.lr = a.lr});
     else if (a.optimizer == "adagrad") opt = std::make_unique<nn::Adagrad>(model.parameters(), nn::AdagradOptions{.lr = a.lr});
@@ -209,22 +230,26 @@ int train(TrainArgs a) {
     }
     // The loss curve: step, smoothed training bits/char, and validation bits/char where measured.
     std::FILE* curve = nullptr;
-    if (!a.loss_csv.empty()) {
+    if (!a.loss_csv.empty() && main_rank) {
         curve = std::fopen(a.loss_csv.c_str(), "w");
         if (!curve) throw FormatError("char_rnn: cannot write the loss curve to " + a.loss_csv);
         fmt::print(curve, "step,train_bpc,validation_bpc\n");
     }
 
-    fmt::print("text: {} characters, vocabulary {}, {} streams of {} steps, validation {} characters\n",
-               text.size(), vocab.size(), a.batch, streams.shape()[0], val_ids.size());
-    fmt::print("{}\n", model.summary());
-    fmt::print("chance level: {:.2f} bits/char (uniform over the vocabulary)\n", std::log2(static_cast<double>(vocab.size())));
+    std::ostream quiet(nullptr);  // where the other ranks' progress goes: nowhere
+    std::FILE* out = main_rank ? stdout : nullptr;
+    auto say = [&](const std::string& s) { if (out) fmt::print(out, "{}", s); };
+    say(fmt::format("text: {} characters, vocabulary {}, {} streams of {} steps, validation {} characters\n",
+                    text.size(), vocab.size(), a.batch, streams.shape()[0], val_ids.size()));
+    if (dist::size() > 1) say(fmt::format("{} processes, {} streams each\n", dist::size(), mine.size()));
+    say(fmt::format("{}\n", model.summary()));
+    say(fmt::format("chance level: {:.2f} bits/char (uniform over the vocabulary)\n", std::log2(static_cast<double>(vocab.size()))));
 
     const auto start = std::chrono::steady_clock::now();
     auto elapsed_min = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() / 60; };
     const std::size_t N = streams.shape()[0];
     const std::size_t planned = a.steps ? a.steps : std::size_t(1) << 40;
-    nn::Progress progress(a.steps ? a.steps : 1000000, {.log_every = a.sample_every});
+    nn::Progress progress(a.steps ? a.steps : 1000000, {.out = main_rank ? nullptr : &quiet, .log_every = a.sample_every});
     std::size_t step = 0;
     double smooth = std::log(static_cast<double>(vocab.size()));
     bool done = false;
@@ -239,15 +264,16 @@ int train(TrainArgs a) {
             return nn::TbpttOut{cross_entropy(logits, y), h};
         };
         auto update = [&](const nn::TbpttUpdate& u) {
+            reducer.all_reduce();  // the mean gradient over the ranks (one process: unchanged)
             nn::clip_grad_norm(model.parameters(), a.clip);
             opt->step();
             opt->zero_grad();
             if (schedule) schedule->step();
             ++step;
-            smooth = 0.99 * smooth + 0.01 * u.loss;
+            smooth = 0.99 * smooth + 0.01 * dist::all_reduce(u.loss, dist::ReduceOp::mean);
             if (curve && step % 50 == 0) fmt::print(curve, "{},{:.4f},\n", step, nn::bits_per_char(smooth));
             progress.update(std::min(step, a.steps ? a.steps : step), smooth, {{"bpc", nn::bits_per_char(smooth)}});
-            if (a.sample_every && step % a.sample_every == 0) {
+            if (a.sample_every && step % a.sample_every == 0 && main_rank) {
                 nn::SampleOptions so{.length = 200, .temperature = a.temperature};
                 fmt::print("--- sample at step {} ---\n{}\n---\n", step,
                            sample_text(model, vocab, a.prime, so, gen));
@@ -256,27 +282,32 @@ int train(TrainArgs a) {
         // Each pass over the streams starts from a zero state: stream b's end does not lead into its start.
         nn::tbptt(total, Tensor(), {.k1 = a.seq}, run, update);
         done = step >= planned || (a.minutes > 0 && elapsed_min() >= a.minutes) || total < a.seq;
+        done = dist::all_reduce(done ? 1.0 : 0.0, dist::ReduceOp::max) > 0;  // the ranks' clocks differ
     }
     progress.finish();
 
     const double val_nats = evaluate(model, val_streams, a.seq);
     const double bpc = nn::bits_per_char(val_nats);
-    fmt::print("after {} steps ({:.1f} min): training loss {:.3f} nats/char, validation {:.3f} bits/char\n", step,
-               elapsed_min(), smooth, bpc);
+    say(fmt::format("after {} steps ({:.1f} min): training loss {:.3f} nats/char, validation {:.3f} bits/char\n", step,
+                    elapsed_min(), smooth, bpc));
     if (curve) {
         fmt::print(curve, "{},{:.4f},{:.4f}\n", step, nn::bits_per_char(smooth), bpc);
         if (std::fclose(curve) != 0) throw FormatError("char_rnn: cannot write the loss curve to " + a.loss_csv);
         fmt::print("loss curve written to {}\n", a.loss_csv);
     }
-    nn::save_checkpoint(a.checkpoint, model, *opt, step, gen, {{"vocab", vocab.to_tensor()}},
-                        Config{a.embed, a.hidden, a.layers, cell}.to_metadata());
-    fmt::print("checkpoint written to {}\n", a.checkpoint);
+    if (main_rank) {  // one writer; the others wait until the file is complete
+        nn::save_checkpoint(a.checkpoint, model, *opt, step, gen, {{"vocab", vocab.to_tensor()}},
+                            Config{a.embed, a.hidden, a.layers, cell}.to_metadata());
+        fmt::print("checkpoint written to {}\n", a.checkpoint);
+    }
+    dist::barrier();
     for (double temp : {0.7, 1.0}) {
+        if (!main_rank) break;
         nn::SampleOptions so{.length = 400, .temperature = temp};
         fmt::print("\n--- sample, temperature {} ---\n{}\n", temp, sample_text(model, vocab, a.prime, so, gen));
     }
     if (a.check_bpc > 0 && !(bpc < a.check_bpc)) {
-        fmt::print(stderr, "check failed: validation {:.3f} bits/char is not below {:.3f}\n", bpc, a.check_bpc);
+        if (main_rank) fmt::print(stderr, "check failed: validation {:.3f} bits/char is not below {:.3f}\n", bpc, a.check_bpc);
         return 1;
     }
     return 0;
@@ -316,6 +347,7 @@ int sample_cmd(const std::string& path, const std::string& prime, const nn::Samp
 }  // namespace
 
 int main(int argc, char** argv) {
+    dist::Environment env(&argc, &argv);  // MPI: one rank of many under mpirun, else a job of one
     CLI::App app{"Character-level language model: a GRU (or LSTM, or Elman RNN) trained on text, then sampled"};
     app.require_subcommand(1);
     TrainArgs a;
@@ -358,11 +390,15 @@ int main(int argc, char** argv) {
     sa->add_flag("--greedy", so.greedy, "always the most likely character");
     sa->add_option("--seed", seed, "random seed")->capture_default_str();
     CLI11_PARSE(app, argc, argv);
-    try {
-        if (*tr) return train(a);
-        return sample_cmd(ck, prime, so, seed);
-    } catch (const Error& e) {
-        fmt::print(stderr, "error: {}\n", e.what());
-        return 1;
-    }
+    // A rank that fails stops the whole job ("rank N: <what>") instead of leaving the others waiting.
+    return dist::run_guarded([&] {
+        try {
+            if (*tr) return train(a);
+            return sample_cmd(ck, prime, so, seed);
+        } catch (const Error& e) {
+            if (dist::size() > 1) throw;
+            fmt::print(stderr, "error: {}\n", e.what());
+            return 1;
+        }
+    });
 }

@@ -13,7 +13,10 @@ PACKAGES=(
   clang libclang-rt-14-dev  # fuzzing the file loaders with libFuzzer (scripts/fuzz.sh)
   libcli11-dev              # command-line parsing in the examples
   fortunes                  # English text for the character-level language model (the main job)
+  festlex-cmu               # the CMU Pronouncing Dictionary: grapheme-to-phoneme data (examples/g2p)
   gnuplot-nox               # the main job's loss curve (PNG) and the plots in docs/img
+  libopenmpi-dev openmpi-bin   # data-parallel training over MPI (tapegrad::dist, mpirun)
+  doxygen                   # the documentation site and API reference (scripts/docs.sh)
 )
 
 missing=()
