@@ -1,5 +1,9 @@
-// tapegrad: everything in autograd/ in one include: Tensor, Tape, the ops, random numbers, custom
-// ops, gradcheck.
+/// \file
+/// \brief Everything in autograd/ in one include.
+/// \ingroup tape
+///
+/// Everything in autograd/ in one include: Tensor, Tape, the ops, random numbers, custom
+/// ops, gradcheck.
 #pragma once
 
 #include "function.hpp"

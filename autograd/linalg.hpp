@@ -1,5 +1,9 @@
-// tapegrad: matrix products through BLAS: matmul, the fused linear layer op, outer.
-// Part of the op library (ops.hpp includes every family); implemented in linalg.cpp.
+/// \file
+/// \brief Matrix products through BLAS: matmul, the fused linear op, outer.
+/// \ingroup ops
+///
+/// Matrix products through BLAS: matmul, the fused linear layer op, outer.
+/// Part of the op library (ops.hpp includes every family); implemented in linalg.cpp.
 #pragma once
 
 #include <vector>
@@ -8,14 +12,18 @@
 
 namespace tapegrad {
 
+/// \addtogroup ops
+/// @{
+
 // ---- linear algebra -------------------------------------------------------------
-// [M,K] @ [K,N] -> [M,N];  [..,M,K] @ [K,N] -> [..,M,N] (one GEMM over the flattened leading axes);
-// [B,M,K] @ [B,K,N] -> [B,M,N] (batched). Through BLAS gemm.
+/// [M,K] @ [K,N] -> [M,N];  [..,M,K] @ [K,N] -> [..,M,N] (one GEMM over the flattened leading axes);
+/// [B,M,K] @ [B,K,N] -> [B,M,N] (batched). Through BLAS gemm.
 Tensor matmul(const Tensor& a, const Tensor& b);
-// PyTorch's F.linear: x [.., in] @ weight [out, in]^T + bias [out] -> [.., out]. One GEMM with the
-// bias added in the same pass; pass an undefined Tensor() for no bias.
+/// PyTorch's F.linear: x [.., in] @ weight [out, in]^T + bias [out] -> [.., out]. One GEMM with the
+/// bias added in the same pass; pass an undefined Tensor() for no bias.
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor());
-// Outer product: a [M], b [N] -> [M, N] with out[i][j] = a[i] b[j].
+/// Outer product: a [M], b [N] -> [M, N] with out[i][j] = a[i] b[j].
 Tensor outer(const Tensor& a, const Tensor& b);
 
+/// @}
 }  // namespace tapegrad

@@ -1,7 +1,11 @@
-// tapegrad: the differentiable operations. Each works in float32 and float64 (both inputs of a
-// binary op must share a dtype), checks its inputs on entry and throws a tapegrad::Error naming the
-// op and the shapes. Recorded on the active tape when an input requires grad. Axes may be negative
-// (counted from the end). Shapes in comments: [..] any leading axes.
+/// \file
+/// \brief Every differentiable operation in one include.
+/// \ingroup ops
+///
+/// The differentiable operations. Each works in float32 and float64 (both inputs of a
+/// binary op must share a dtype), checks its inputs on entry and throws a tapegrad::Error naming the
+/// op and the shapes. Recorded on the active tape when an input requires grad. Axes may be negative
+/// (counted from the end). Shapes in comments: [..] any leading axes.
 #pragma once
 
 #include "activation.hpp"

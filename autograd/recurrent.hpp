@@ -1,6 +1,10 @@
-// tapegrad: the Elman, LSTM and GRU recurrences over a whole sequence, each as one op: the fast path
-// behind nn::RNN, nn::LSTM and nn::GRU. Part of the op library (ops.hpp includes every family);
-// implemented in recurrent.cpp.
+/// \file
+/// \brief The Elman, LSTM and GRU recurrences over a whole sequence, each as one op.
+/// \ingroup ops
+///
+/// The Elman, LSTM and GRU recurrences over a whole sequence, each as one op: the fast path
+/// behind nn::RNN, nn::LSTM and nn::GRU. Part of the op library (ops.hpp includes every family);
+/// implemented in recurrent.cpp.
 #pragma once
 
 #include <cstdint>
@@ -10,59 +14,71 @@
 
 namespace tapegrad {
 
-// What every fused sequence op returns. output [T, B, H] holds h_t at every step (zeros at padded
-// steps); h_n [B, H] is the state after each sequence's own last step (its first step, t = 0, when
-// reverse); c_n [B, H] is the LSTM's cell state there (undefined for RNN and GRU). All three are
-// differentiable: a loss may use any of them.
+/// \addtogroup ops
+/// @{
+
+/// What every fused sequence op returns. output [T, B, H] holds h_t at every step (zeros at padded
+/// steps); h_n [B, H] is the state after each sequence's own last step (its first step, t = 0, when
+/// reverse); c_n [B, H] is the LSTM's cell state there (undefined for RNN and GRU). All three are
+/// differentiable: a loss may use any of them.
 struct SequenceResult {
-    Tensor output;
-    Tensor h_n;
-    Tensor c_n;
+    Tensor output;  ///< [T, B, H] h_t at every step
+    Tensor h_n;     ///< [B, H] the state after each row's last step
+    Tensor c_n;     ///< [B, H] the LSTM's cell state there; undefined for RNN and GRU
 };
 
+/// Options of lstm_sequence() and gru_sequence().
 struct SequenceOptions {
-    bool reverse = false;  // run from the last step to the first (the reverse half of a bidirectional layer)
-    // One length per batch row, each in [1, T]; empty: every row is T steps long. A step t >= lengths[b]
-    // is padding for row b: it keeps the state, emits zeros, and its input (whatever it holds, NaN
-    // included) reaches neither the result nor any gradient. Reverse rows start at their own last step.
+    bool reverse = false;  ///< run from the last step to the first (the reverse half of a bidirectional layer)
+    /// One length per batch row, each in [1, T]; empty: every row is T steps long. A step t >= lengths[b]
+    /// is padding for row b: it keeps the state, emits zeros, and its input (whatever it holds, NaN
+    /// included) reaches neither the result nor any gradient. Reverse rows start at their own last step.
     std::vector<std::int64_t> lengths = {};
 };
 
+/// Options of rnn_sequence().
 struct RNNSequenceOptions {
-    bool relu = false;     // the nonlinearity: tanh (default) or relu
-    bool reverse = false;  // as in SequenceOptions
-    std::vector<std::int64_t> lengths = {};
+    bool relu = false;     ///< the nonlinearity: tanh (default) or relu
+    bool reverse = false;  ///< as in SequenceOptions
+    std::vector<std::int64_t> lengths = {};  ///< as in SequenceOptions
 };
 
-// Every hidden state of an Elman RNN layer:
-//     h_t = act(x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh),  t = 0, 1, .., T-1 (T-1, .., 0 when reverse)
-// x [T, B, F], w_ih [H, F], w_hh [H, H], b_ih and b_hh [H] or both undefined, h0 [B, H] or undefined
-// (zeros). It computes exactly what the composed ops (linear, matmul, add, tanh per step) compute,
-// but records one tape entry for the sequence instead of several per step, and keeps nothing but
-// the states for backward: the input projection of all steps is one GEMM written into the output,
-// each step adds one GEMM and applies the activation in place, and backward turns the incoming
-// gradient into the pre-activation gradients in place, then forms dW_hh, dW_ih, dx and the bias
-// gradients with one GEMM (or one pass) each over all steps.
+/// Every hidden state of an Elman RNN layer:
+///
+///     h_t = act(x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh),  t = 0, 1, .., T-1 (T-1, .., 0 when reverse)
+///
+/// x [T, B, F], w_ih [H, F], w_hh [H, H], b_ih and b_hh [H] or both undefined, h0 [B, H] or undefined
+/// (zeros). It computes exactly what the composed ops (linear, matmul, add, tanh per step) compute,
+/// but records one tape entry for the sequence instead of several per step, and keeps nothing but
+/// the states for backward: the input projection of all steps is one GEMM written into the output,
+/// each step adds one GEMM and applies the activation in place, and backward turns the incoming
+/// gradient into the pre-activation gradients in place, then forms dW_hh, dW_ih, dx and the bias
+/// gradients with one GEMM (or one pass) each over all steps.
 SequenceResult rnn_sequence(const Tensor& x, const Tensor& h0, const Tensor& w_ih, const Tensor& w_hh,
                             const Tensor& b_ih, const Tensor& b_hh, const RNNSequenceOptions& options = {});
 
-// An LSTM layer, PyTorch's equations and gate order (i, f, g, o):
-//     gates = x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh  [B, 4H]
-//     c_t = sigmoid(f) * c_{t-1} + sigmoid(i) * tanh(g),  h_t = sigmoid(o) * tanh(c_t)
-// x [T, B, F], w_ih [4H, F], w_hh [4H, H], b_ih and b_hh [4H] or both undefined, h0 and c0 [B, H] or
-// undefined (zeros). One GEMM for the input projection of all steps; per step one GEMM and one gate
-// kernel; backward forms the gate gradients step by step, then dW_ih, dW_hh, dx and the biases with
-// one GEMM (or one pass) each over all steps. Saves the gate activations, h and c of every step.
+/// An LSTM layer, PyTorch's equations and gate order (i, f, g, o):
+///
+///     gates = x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh  [B, 4H]
+///     c_t = sigmoid(f) * c_{t-1} + sigmoid(i) * tanh(g),  h_t = sigmoid(o) * tanh(c_t)
+///
+/// x [T, B, F], w_ih [4H, F], w_hh [4H, H], b_ih and b_hh [4H] or both undefined, h0 and c0 [B, H] or
+/// undefined (zeros). One GEMM for the input projection of all steps; per step one GEMM and one gate
+/// kernel; backward forms the gate gradients step by step, then dW_ih, dW_hh, dx and the biases with
+/// one GEMM (or one pass) each over all steps. Saves the gate activations, h and c of every step.
 SequenceResult lstm_sequence(const Tensor& x, const Tensor& h0, const Tensor& c0, const Tensor& w_ih,
                              const Tensor& w_hh, const Tensor& b_ih, const Tensor& b_hh,
                              const SequenceOptions& options = {});
 
-// A GRU layer, PyTorch's equations and gate order (r, z, n):
-//     r = sigmoid(x W_ir^T + b_ir + h W_hr^T + b_hr),  z = sigmoid(x W_iz^T + b_iz + h W_hz^T + b_hz)
-//     n = tanh(x W_in^T + b_in + r * (h W_hn^T + b_hn)),  h' = (1 - z) * n + z * h
-// x [T, B, F], w_ih [3H, F], w_hh [3H, H], b_ih and b_hh [3H] or both undefined, h0 [B, H] or undefined
-// (zeros). Laid out like lstm_sequence; b_hh stays in the step because b_hn is multiplied by r.
+/// A GRU layer, PyTorch's equations and gate order (r, z, n):
+///
+///     r = sigmoid(x W_ir^T + b_ir + h W_hr^T + b_hr),  z = sigmoid(x W_iz^T + b_iz + h W_hz^T + b_hz)
+///     n = tanh(x W_in^T + b_in + r * (h W_hn^T + b_hn)),  h' = (1 - z) * n + z * h
+///
+/// x [T, B, F], w_ih [3H, F], w_hh [3H, H], b_ih and b_hh [3H] or both undefined, h0 [B, H] or undefined
+/// (zeros). Laid out like lstm_sequence; b_hh stays in the step because b_hn is multiplied by r.
 SequenceResult gru_sequence(const Tensor& x, const Tensor& h0, const Tensor& w_ih, const Tensor& w_hh,
                             const Tensor& b_ih, const Tensor& b_hh, const SequenceOptions& options = {});
 
+/// @}
 }  // namespace tapegrad

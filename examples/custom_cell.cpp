@@ -34,6 +34,7 @@ Tensor sigmoid_wrong_backward(const Tensor& x) {
 
 enum class Variant { correct, detached_gate, wrong_backward };
 
+//! [custom_module]
 class MinimalGatedCell : public nn::Module {
 public:
     MinimalGatedCell(std::size_t input_size, std::size_t hidden_size, Variant variant = Variant::correct)
@@ -66,6 +67,7 @@ public:
     const std::size_t hidden_size;
     const Variant variant;
 };
+//! [custom_module]
 
 // The cell unrolled over x [T, B, input] from h0, and a fixed weighted sum of every state, so that
 // every element of every state (and so every parameter, through every step) reaches the scalar.

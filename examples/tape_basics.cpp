@@ -18,6 +18,7 @@ void tensors() {
     fmt::print("{}\n{}\n", x, c);
 }
 
+//! [record_and_backward]
 void record_and_backward() {
     Tensor x = Tensor::of({1.0, 2.0, 3.0}, f64, true);
     Tensor c = Tensor::of({10.0, 20.0, 30.0}, f64);
@@ -30,6 +31,7 @@ void record_and_backward() {
     fmt::print("dloss/dx = {}\n", x.grad());
     fmt::print("entries after backward: {}, consumed: {}\n", tape.size(), tape.consumed());
 }
+//! [record_and_backward]
 
 void accumulation() {
     Tensor x = Tensor::scalar(3.0, f64, true);
@@ -98,6 +100,7 @@ Tensor bad_square(const Tensor& x) {
                      });
 }
 
+//! [checking_gradients]
 void checking_gradients() {
     Tensor W = Tensor::of({{0.1, -0.2}, {0.3, 0.4}}, f64);
     Tensor v = Tensor::of({{1.0, 0.5}, {-1.0, 2.0}}, f64);
@@ -110,6 +113,7 @@ void checking_gradients() {
     fmt::print("gradcheck of bad_square: ok {}, input '{}', element {}, analytic {}, numeric {:.4f}\n",
                bad.ok, bad.input, shape_str(bad.element), bad.analytic, bad.numeric);
 }
+//! [checking_gradients]
 
 }  // namespace
 

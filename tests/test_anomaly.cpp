@@ -92,10 +92,12 @@ TEST_CASE("a custom cell fed a value that makes log give -inf at step 7 reports 
     auto run = [&] {
         Tape tape;
         Tensor h = zeros({B, H}, f64);
+        //! [opscope]
         for (std::size_t t = 0; t < T; ++t) {
             OpScope scope({.name = "log cell", .step = static_cast<long>(t)});
             h = tanh(matmul(h, w) + log(select(x, 0, static_cast<long>(t))));
         }
+        //! [opscope]
         sum(h).backward();
     };
     CHECK_NOTHROW([&] {

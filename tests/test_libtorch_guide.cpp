@@ -320,6 +320,7 @@ TEST_CASE("guide: Linear and Embedding", "[guide][nn]") {
 
 TEST_CASE("guide: RNN, LSTM and GRU options and results", "[guide][nn][rnn]") {
     manual_seed(1);
+    //! [recurrent_layers]
     Tensor x = randn({5, 3, 4});  // [T, B, F]
     nn::LSTM lstm({.input_size = 4, .hidden_size = 8, .num_layers = 2, .bidirectional = true});
     nn::LSTMResult r = lstm(x);
@@ -340,10 +341,12 @@ TEST_CASE("guide: RNN, LSTM and GRU options and results", "[guide][nn][rnn]") {
     nn::RNNResult rr = rnn(x);
     CHECK(rr.h_n.shape() == Shape{1, 3, 8});
     CHECK(min(rr.output).item() >= 0.0);
+    //! [recurrent_layers]
 }
 
 TEST_CASE("guide: lengths instead of packed sequences", "[guide][nn][rnn]") {
     manual_seed(2);
+    //! [lengths]
     nn::GRU gru({.input_size = 4, .hidden_size = 8});
     Tensor x = randn({5, 2, 4});  // [T, B, F]: row 1 is 3 steps long, then padding
     const std::vector<std::int64_t> lengths = {5, 3};
@@ -351,6 +354,7 @@ TEST_CASE("guide: lengths instead of packed sequences", "[guide][nn][rnn]") {
     nn::GRUResult alone = gru(slice(slice(x, 1, 1, 2), 0, 0, 3));  // row 1 by itself, 3 steps
     CHECK(max(abs(select(r.h_n, 1, 1) - select(alone.h_n, 1, 0))).item() < 1e-5);
     CHECK(sum(abs(slice(slice(r.output, 0, 3, 5), 1, 1, 2))).item() == 0.0);  // padded steps: zeros
+    //! [lengths]
 }
 
 TEST_CASE("guide: the cells, one step at a time", "[guide][nn][rnn]") {
@@ -397,6 +401,7 @@ TEST_CASE("guide: a module of one's own, named parameters, modes", "[guide][nn][
 }
 
 TEST_CASE("guide: Sequential, ModuleList, ModuleDict", "[guide][nn][containers]") {
+    //! [container_examples]
     nn::Sequential mlp(nn::Linear(4, 8), nn::Functional(tapegrad::tanh, "Tanh"), nn::Linear(8, 2));
     CHECK(mlp(ones({3, 4})).shape() == Shape{3, 2});
     CHECK(mlp.named_parameters()[2].first == "2.weight");
@@ -415,6 +420,7 @@ TEST_CASE("guide: Sequential, ModuleList, ModuleDict", "[guide][nn][containers]"
     CHECK(heads.at<nn::Linear>("lm").out_features == 10);
     CHECK(heads.keys() == std::vector<std::string>{"tags", "lm"});
     CHECK(heads.named_parameters()[2].first == "lm.weight");
+    //! [container_examples]
 }
 
 TEST_CASE("guide: dropout", "[guide][nn]") {
@@ -431,6 +437,7 @@ TEST_CASE("guide: dropout", "[guide][nn]") {
 
 TEST_CASE("guide: nn::init", "[guide][nn][init]") {
     manual_seed(4);
+    //! [init_examples]
     nn::Linear fc(4, 8);
     nn::init::xavier_uniform_(fc.weight);
     nn::init::zeros_(fc.bias);
@@ -440,6 +447,7 @@ TEST_CASE("guide: nn::init", "[guide][nn][init]") {
     Tensor w_hh = nn::init::orthogonal_(lstm.parameter("weight_hh_l0"));  // [32, 8]
     Tensor identity = nn::init::eye_(zeros({8, 8}));
     CHECK(max(abs(matmul(transpose(w_hh), w_hh) - identity)).item() < 1e-5);
+    //! [init_examples]
     nn::init::kaiming_uniform_(fc.weight, {.a = std::sqrt(5.0)});
     CHECK(max(abs(fc.weight)).item() <= 1.0 / std::sqrt(4.0));
     nn::init::normal_(fc.weight, 0.0, 0.02);
@@ -450,6 +458,7 @@ TEST_CASE("guide: nn::init", "[guide][nn][init]") {
 
 TEST_CASE("guide: an optimizer step, with clipping", "[guide][optim]") {
     manual_seed(0);
+    //! [optim_step]
     nn::Linear model(3, 1);
     Tensor x = randn({16, 3});
     Tensor y = sum(x, 1, true);  // the target: the sum of the features
@@ -466,6 +475,7 @@ TEST_CASE("guide: an optimizer step, with clipping", "[guide][optim]") {
         last = loss.item();
     }
     CHECK(last < first / 100);
+    //! [optim_step]
     CHECK(opt.steps() == 200);
 
     Tape tape;
@@ -489,6 +499,7 @@ TEST_CASE("guide: optimizers, options and parameter groups", "[guide][optim]") {
     CHECK(rmsprop.type_name() == "RMSprop");
     CHECK(adagrad.lr() == 0.1);
 
+    //! [param_groups]
     nn::Linear body(3, 4), head(4, 1);
     nn::SGD opt({{.params = body.parameters(), .lr = 0.01}, {.params = head.parameters()}}, {.lr = 0.1, .momentum = 0.9});
     CHECK(opt.group_lr(0) == 0.01);
@@ -499,10 +510,12 @@ TEST_CASE("guide: optimizers, options and parameter groups", "[guide][optim]") {
     opt.set_lr(0.02);  // every group
     CHECK(opt.group_lr(0) == 0.02);
     CHECK(opt.group_lr(1) == 0.02);
+    //! [param_groups]
 }
 
 TEST_CASE("guide: learning-rate schedulers", "[guide][scheduler]") {
     nn::Linear model(2, 1);
+    //! [schedulers]
     nn::SGD opt(model.parameters(), {.lr = 0.1});
     nn::StepLR step_lr(opt, {.step_size = 10, .gamma = 0.5});
     for (int epoch = 0; epoch < 10; ++epoch) step_lr.step();  // once per epoch, after its updates
@@ -522,6 +535,7 @@ TEST_CASE("guide: learning-rate schedulers", "[guide][scheduler]") {
     nn::ReduceLROnPlateau plateau(sgd, {.factor = 0.5, .patience = 2});
     for (double val_loss : {1.0, 0.9, 0.9, 0.9, 0.9}) plateau.step(val_loss);
     CHECK(sgd.lr() == Approx(0.05));
+    //! [schedulers]
 }
 
 TEST_CASE("guide: save and load, model and optimizer", "[guide][serialize]") {
@@ -705,6 +719,7 @@ TEST_CASE("guide: padded batches and sequence heads", "[guide][sequence]") {
 }
 
 TEST_CASE("guide: one recurrent interface, the layer picked at run time", "[guide][nn][rnn]") {
+    //! [recurrent_interface]
     std::unique_ptr<nn::RecurrentLayer> rnn = nn::make_recurrent("lstm", {.input_size = 4, .hidden_size = 8});
     Tensor x = randn({5, 3, 4});
     nn::RecurrentResult r = rnn->forward(x, nn::RecurrentState{});  // zero state
@@ -714,6 +729,7 @@ TEST_CASE("guide: one recurrent interface, the layer picked at run time", "[guid
     Tensor packed = rnn->pack_state(next.state);  // one Tensor, as nn::tbptt and nn::sample carry
     CHECK(packed.shape() == Shape{2, 3, 8});
     CHECK(rnn->unpack_state(packed).c.shape() == Shape{1, 3, 8});
+    //! [recurrent_interface]
 }
 
 TEST_CASE("guide: argmax, topk, sort, comparisons and bool masks", "[guide][index]") {
