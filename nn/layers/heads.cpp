@@ -1,6 +1,7 @@
 // tapegrad::nn: many-to-one reductions over time and the one-to-many decoder.
 #include "heads.hpp"
 
+#include <algorithm>
 #include <cmath>
 
 #include <fmt/format.h>
@@ -61,15 +62,24 @@ Tensor masked_mean(const Tensor& output, const std::vector<std::int64_t>& length
     std::visit([&](auto& a) {
         for (std::size_t b = 0; b < B; ++b) a(b, 0) = static_cast<typename std::decay_t<decltype(a)>::value_type>(lengths[b]);
     }, count.mutable_array());
-    return sum(output * mask, 0) / count;
+    // Selected, not multiplied by the 0/1 mask: whatever the padding holds (NaN, Inf) must not
+    // reach the mean or its gradient (NaN * 0 is NaN).
+    return sum(where(mask, output, 0.0), 0) / count;
 }
 
 Tensor masked_max(const Tensor& output, const std::vector<std::int64_t>& lengths) {
     check_seq("masked_max", output, lengths);
-    if (lengths.empty()) return max(output, 0);
-    Tensor mask = unsqueeze(sequence_mask(lengths, output.size(0), output.size(1), output.dtype()), -1);
-    // Padded steps become -inf so they never win; every sequence has at least one valid step.
-    return max(where(mask, output, full({1}, -INFINITY, output.dtype())), 0);
+    const std::size_t T = output.size(0), B = output.size(1);
+    if (lengths.empty() || std::all_of(lengths.begin(), lengths.end(),
+                                       [T](std::int64_t l) { return l == static_cast<std::int64_t>(T); }))
+        return max(output, 0);
+    // Each sequence's max over its own valid steps. Not a -inf sentinel in the padding: it would
+    // win where the valid steps are -inf too, and anomaly mode would report the -inf it wrote.
+    std::vector<Tensor> rows;
+    rows.reserve(B);
+    for (std::size_t b = 0; b < B; ++b)
+        rows.push_back(max(slice(select(output, 1, static_cast<long>(b)), 0, 0, static_cast<long>(lengths[b])), 0));
+    return stack(rows, 0);  // [B, F]
 }
 
 RNNDecoder::RNNDecoder(const DecoderOptions& o)

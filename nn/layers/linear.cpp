@@ -57,7 +57,7 @@ Tensor Embedding::forward(const xt::xarray<std::int64_t>& ids) const {
         throw ValueError(fmt::format("Embedding({}, {}): {}", num_embeddings, embedding_dim, e.what()));
     }
     if (!padding_idx) return out;
-    // Zero the padding positions; multiplying by the mask also keeps gradient off that row.
+    // Zero the padding positions; selecting with the mask also keeps gradient off that row.
     Shape ms(ids.shape().begin(), ids.shape().end());
     ms.push_back(1);
     Tensor mask = ones(ms, weight.dtype());
@@ -67,7 +67,7 @@ Tensor Embedding::forward(const xt::xarray<std::int64_t>& ids) const {
             std::visit([i](auto& a) { a.data()[i] = 0; }, mask.mutable_array());
             any = true;
         }
-    return any ? out * mask : out;
+    return any ? where(mask, out, 0.0) : out;  // selected, so even a NaN in that row stays out
 }
 
 std::string Embedding::extra_repr() const {

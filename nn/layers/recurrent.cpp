@@ -75,7 +75,7 @@ namespace {
 // Per-step masks for variable lengths: keep[t] is [B, 1], 1 where step t is inside the sequence.
 // full[t] is true when no sequence is padded at t, so that step needs no masking at all.
 struct StepMasks {
-    std::vector<Tensor> keep, drop;  // drop = 1 - keep
+    std::vector<Tensor> keep;
     std::vector<bool> full;
     bool any() const { return !keep.empty(); }
 };
@@ -84,21 +84,18 @@ StepMasks make_masks(const std::vector<std::int64_t>& lengths, std::size_t T, st
     StepMasks m;
     if (lengths.empty()) return m;
     for (std::size_t t = 0; t < T; ++t) {
-        Tensor keep = zeros({B, 1}, dtype), drop = zeros({B, 1}, dtype);
+        Tensor keep = zeros({B, 1}, dtype);
         bool full = true;
         std::visit(
             [&](auto& k) {
-                auto& dr = std::get<std::decay_t<decltype(k)>>(drop.mutable_array());
                 for (std::size_t b = 0; b < B; ++b) {
                     const bool in = static_cast<std::int64_t>(t) < lengths[b];
                     k.data()[b] = in ? 1 : 0;
-                    dr.data()[b] = in ? 0 : 1;
                     full = full && in;
                 }
             },
             keep.mutable_array());
         m.keep.push_back(keep);
-        m.drop.push_back(drop);
         m.full.push_back(full);
     }
     return m;
@@ -184,9 +181,10 @@ RecurrentOutput run_recurrent(const RecurrentSpec& s, const Tensor& input, const
                     outs[t] = next[0];
                     state = std::move(next);
                 } else {  // padded rows keep their states and emit zeros
-                    outs[t] = next[0] * masks.keep[t];
-                    state[0] = outs[t] + state[0] * masks.drop[t];
-                    for (std::size_t i = 1; i < S; ++i) state[i] = next[i] * masks.keep[t] + state[i] * masks.drop[t];
+                    // Selected, not multiplied by 0/1: a NaN or Inf a padded step computed from its
+                    // padding must not reach the output or the state (NaN * 0 is NaN).
+                    outs[t] = where(masks.keep[t], next[0], 0.0);
+                    for (std::size_t i = 0; i < S; ++i) state[i] = where(masks.keep[t], next[i], state[i]);
                 }
             }
             for (std::size_t i = 0; i < S; ++i) finals[i].push_back(state[i]);
