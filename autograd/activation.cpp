@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include <xtensor/xmath.hpp>
+#include <xtensor/xnoalias.hpp>
 #include <xtensor/xoperation.hpp>
 
 #include "activation.hpp"
@@ -16,13 +17,22 @@ using detail::elementwise;
 using detail::unary_op;
 
 Tensor tanh(const Tensor& x) {
-    return unary_op("tanh", x, [](const auto& v) { return xt::tanh(v); }, []<class T>(T, T y) { return T(1) - y * y; });
+    return unary_op(
+        "tanh", x,
+        []<class T>(const xt::xarray<T>& v) {
+            return detail::exp_family(v, detail::kTanhBound, [](xt::xarray<T>& y) { xt::noalias(y) = xt::tanh(y); });
+        },
+        []<class T>(T, T y) { return T(1) - y * y; });
 }
 
 Tensor sigmoid(const Tensor& x) {
     // 1 / (1 + e^-x) overflows only to e^-x = inf, giving 0: stable for both signs.
     return unary_op(
-        "sigmoid", x, []<class T>(const xt::xarray<T>& v) { return T(1) / (T(1) + xt::exp(-v)); },
+        "sigmoid", x,
+        []<class T>(const xt::xarray<T>& v) {
+            return detail::exp_family(v, detail::kExpBound,
+                                      [](xt::xarray<T>& y) { xt::noalias(y) = T(1) / (T(1) + xt::exp(-y)); });
+        },
         []<class T>(T, T y) { return y * (T(1) - y); });
 }
 

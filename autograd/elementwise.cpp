@@ -7,6 +7,7 @@
 #include <vector>
 
 #include <xtensor/xmath.hpp>
+#include <xtensor/xnoalias.hpp>
 #include <xtensor/xoperation.hpp>
 
 #include "detail/op.hpp"
@@ -90,7 +91,12 @@ Tensor neg(const Tensor& x) {
 
 // ---- unary math: y = f(x), dx += g * f'(x, y) -------------------------------------------------
 Tensor exp(const Tensor& x) {
-    return detail::unary_op("exp", x, [](const auto& v) { return xt::exp(v); }, []<class T>(T, T y) { return y; });
+    return detail::unary_op(
+        "exp", x,
+        []<class T>(const xt::xarray<T>& v) {
+            return detail::exp_family(v, detail::kExpBound, [](xt::xarray<T>& y) { xt::noalias(y) = xt::exp(y); });
+        },
+        []<class T>(T, T y) { return y; });
 }
 
 Tensor log(const Tensor& x) {

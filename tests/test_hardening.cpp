@@ -6,8 +6,11 @@
 // refused before its memory is asked for.
 #include <catch2/catch.hpp>
 
+#include <cmath>
 #include <cstdint>
 #include <limits>
+#include <utility>
+#include <vector>
 
 #include <tapegrad/tapegrad.hpp>
 
@@ -187,4 +190,46 @@ TEST_CASE("hardening: Tape::clear() inside a running backward is refused", "[har
                              return std::vector<Tensor>{g};
                          });
     REQUIRE_THROWS_MATCHES(sum(y).backward(), UsageError, WhatContains({"Tape::clear", "backward"}));
+}
+
+// xsimd's exp and tanh convert x / ln 2 to an integer before they select inf or 0 for a large |x|,
+// which is undefined behaviour past that integer's range: the UBSan build of this case caught it.
+// Every op and fused kernel built on them clamps first; the results are the exact limits.
+TEST_CASE("hardening: tanh, sigmoid, exp and the fused kernels take huge and special values", "[hardening]") {
+    const double inf = std::numeric_limits<double>::infinity(), nan = std::numeric_limits<double>::quiet_NaN();
+    for (DType dt : {DType::f32, DType::f64}) {
+        INFO(dtype_name(dt));
+        const double big = dt == DType::f32 ? 3e38 : 1e300;
+        // 9 values: more than one SIMD batch of either type, so the vector loop sees them too.
+        const Tensor x = Tensor::of({big, -big, 1e30, -1e30, inf, -inf, nan, 0.0, 2e10}, dt);
+        const Tensor t = tanh(x), s = sigmoid(x), e = exp(x);
+        const std::vector<double> want_t{1, -1, 1, -1, 1, -1, nan, 0, 1}, want_s{1, 0, 1, 0, 1, 0, nan, 0.5, 1},
+            want_e{inf, 0, inf, 0, inf, 0, nan, 1, inf};
+        for (std::size_t i = 0; i < 9; ++i) {
+            INFO("element " << i << " = " << x.at(i));
+            for (auto [got, want] : {std::pair{t.at(i), want_t[i]}, std::pair{s.at(i), want_s[i]}, std::pair{e.at(i), want_e[i]}}) {
+                if (std::isnan(want)) CHECK(std::isnan(got));
+                else CHECK(got == want);
+            }
+        }
+        // The fused LSTM and GRU (sigmoid and tanh kernels) on inputs of 1e30: states saturate.
+        for (auto kind : {nn::RecurrentKind::lstm, nn::RecurrentKind::gru}) {
+            nn::RecurrentOptions o;
+            o.input_size = 3;
+            o.hidden_size = 4;
+            auto layer = nn::make_recurrent(kind, o);
+            layer->to(dt);
+            const Tensor in = full({2, 2, 3}, 1e30, dt);
+            const nn::RecurrentResult r = (*layer)(in, nn::RecurrentState{});
+            for (std::size_t i = 0; i < r.output.numel(); ++i) {
+                CHECK(std::isfinite(r.output.at(i)));
+                CHECK(std::abs(r.output.at(i)) <= 1.0);
+            }
+        }
+        // cross_entropy's fused softmax (the exp kernel) with logits 1e30 apart.
+        const Tensor logits = Tensor::of({{1e30, 0.0, -1e30}, {0.0, 1e30, 5.0}}, dt);
+        const Tensor loss = cross_entropy(logits, xt::xarray<std::int64_t>{0, 0});
+        // Row 0 picks its best class (loss 0); row 1's target is 1e30 below its best (loss 1e30).
+        CHECK(loss.item() == Approx(5e29).epsilon(1e-6));
+    }
 }

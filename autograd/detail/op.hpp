@@ -357,6 +357,32 @@ void broadcast_index(const Shape& out, const std::array<Shape, N>& in, F&& f) {
 
 // A unary elementwise op: y = fwd(x value) for the whole array (an xtensor expression, so exp and
 // tanh run vectorised, or elementwise(f) below), and backward dx += g * df(x, y) in a plain loop,
+// xsimd's exp (and tanh, built on it) converts x / ln 2 to an integer before it selects inf or 0
+// for large |x|; for a NaN or an |x| beyond that integer's range (about 1e9 in float, 6e18 in
+// double) the conversion is undefined behaviour. exp_family(v, lim, f) applies f (an in-place
+// xtensor map) to a copy of v clamped to [-lim, lim], a bound where the result is already exact
+// (tanh(20) is 1, exp(1000) inf, exp(-1000) 0), with NaNs set to 0, then puts the NaNs back.
+inline constexpr double kTanhBound = 20.0, kExpBound = 1000.0;
+template <class T, class F>
+xt::xarray<T> exp_family(const xt::xarray<T>& v, double lim, F f) {
+    xt::xarray<T> y = xt::xarray<T>::from_shape(v.shape());
+    const T hi = static_cast<T>(lim), lo = -hi;
+    const T* s = v.data();
+    T* d = y.data();
+    const std::size_t n = v.size();
+    bool any_nan = false;
+    for (std::size_t i = 0; i < n; ++i) {
+        const T x = s[i];
+        any_nan |= x != x;
+        d[i] = x > hi ? hi : (x < lo ? lo : (x != x ? T(0) : x));
+    }
+    f(y);
+    if (any_nan)
+        for (std::size_t i = 0; i < n; ++i)
+            if (s[i] != s[i]) d[i] = s[i];
+    return y;
+}
+
 // df being a scalar template lambda []<class T>(T x, T y). df may capture plain values only.
 template <class Fwd, class DF>
 Tensor unary_op(const char* op, const Tensor& x, Fwd fwd, DF df) {
