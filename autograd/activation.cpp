@@ -20,7 +20,7 @@ Tensor tanh(const Tensor& x) {
     return unary_op(
         "tanh", x,
         []<class T>(const xt::xarray<T>& v) {
-            return detail::exp_family(v, detail::kTanhBound, [](xt::xarray<T>& y) { xt::noalias(y) = xt::tanh(y); });
+            return detail::exp_family(v, detail::simd::kTanhBound, [](xt::xarray<T>& y) { xt::noalias(y) = xt::tanh(y); });
         },
         []<class T>(T, T y) { return T(1) - y * y; });
 }
@@ -30,7 +30,7 @@ Tensor sigmoid(const Tensor& x) {
     return unary_op(
         "sigmoid", x,
         []<class T>(const xt::xarray<T>& v) {
-            return detail::exp_family(v, detail::kExpBound,
+            return detail::exp_family(v, detail::simd::kExpBound,
                                       [](xt::xarray<T>& y) { xt::noalias(y) = T(1) / (T(1) + xt::exp(-y)); });
         },
         []<class T>(T, T y) { return y * (T(1) - y); });

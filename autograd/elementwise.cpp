@@ -94,7 +94,7 @@ Tensor exp(const Tensor& x) {
     return detail::unary_op(
         "exp", x,
         []<class T>(const xt::xarray<T>& v) {
-            return detail::exp_family(v, detail::kExpBound, [](xt::xarray<T>& y) { xt::noalias(y) = xt::exp(y); });
+            return detail::exp_family(v, detail::simd::kExpBound, [](xt::xarray<T>& y) { xt::noalias(y) = xt::exp(y); });
         },
         []<class T>(T, T y) { return y; });
 }

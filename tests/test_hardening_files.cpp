@@ -32,10 +32,7 @@ nn::NamedTensors one_entry(const std::string& name) { return {{name, Tensor::of(
 std::vector<double> reload(const fs::path& p) {
     const auto back = nn::load_tensors(p.string());
     REQUIRE(back.size() == 1);
-    const Tensor& t = back[0].second;
-    std::vector<double> v;
-    for (std::size_t i = 0; i < t.numel(); ++i) v.push_back(t.at(i));
-    return v;
+    return test::values(back[0].second);
 }
 }  // namespace
 

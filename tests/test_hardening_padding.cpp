@@ -13,6 +13,8 @@
 
 #include <tapegrad/tapegrad.hpp>
 
+#include "test_util.hpp"
+
 using namespace tapegrad;
 
 namespace {
@@ -35,12 +37,8 @@ struct Run {
     std::vector<double> output, h_n, c_n, reductions, param_grads, x_grad;
 };
 
-std::vector<double> values(const Tensor& t) {
-    std::vector<double> v;
-    if (!t.defined()) return v;
-    for (std::size_t i = 0; i < t.numel(); ++i) v.push_back(t.at(i));
-    return v;
-}
+// test::values, and nothing for an undefined tensor (c_n of RNN and GRU).
+std::vector<double> values(const Tensor& t) { return t.defined() ? test::values(t) : std::vector<double>{}; }
 
 // One forward and backward of `layer` on x with lengths; every value and gradient collected.
 Run run(nn::RecurrentLayer& layer, const Tensor& x) {

@@ -22,6 +22,7 @@
 
 #include "../tape.hpp"
 #include "../tensor.hpp"
+#include "simd.hpp"
 
 namespace tapegrad::detail {
 
@@ -357,12 +358,10 @@ void broadcast_index(const Shape& out, const std::array<Shape, N>& in, F&& f) {
 
 // A unary elementwise op: y = fwd(x value) for the whole array (an xtensor expression, so exp and
 // tanh run vectorised, or elementwise(f) below), and backward dx += g * df(x, y) in a plain loop,
-// xsimd's exp (and tanh, built on it) converts x / ln 2 to an integer before it selects inf or 0
-// for large |x|; for a NaN or an |x| beyond that integer's range (about 1e9 in float, 6e18 in
-// double) the conversion is undefined behaviour. exp_family(v, lim, f) applies f (an in-place
-// xtensor map) to a copy of v clamped to [-lim, lim], a bound where the result is already exact
-// (tanh(20) is 1, exp(1000) inf, exp(-1000) 0), with NaNs set to 0, then puts the NaNs back.
-inline constexpr double kTanhBound = 20.0, kExpBound = 1000.0;
+// exp_family(v, lim, f) applies f (an in-place xtensor map built on xsimd's exp or tanh) to a copy
+// of v clamped to [-lim, lim] with NaNs set to 0, then puts the NaNs back: the scalar counterpart
+// of simd::bounded and simd::with_nan, for the same reason (see simd.hpp); lim is
+// simd::kTanhBound or simd::kExpBound.
 template <class T, class F>
 xt::xarray<T> exp_family(const xt::xarray<T>& v, double lim, F f) {
     xt::xarray<T> y = xt::xarray<T>::from_shape(v.shape());

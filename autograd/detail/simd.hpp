@@ -25,8 +25,8 @@ template <class Batch>
 Batch with_nan(const Batch& x, const Batch& result) {
     return xsimd::select(xsimd::isnan(x), x, result);
 }
-constexpr double kTanhBound = 20.0;
-constexpr double kExpBound = 1000.0;
+inline constexpr double kTanhBound = 20.0;
+inline constexpr double kExpBound = 1000.0;
 
 // p[i] = tanh(p[i]) (xsimd's tanh, the kernel xtensor's xt::tanh uses).
 template <class Arch, class T>
