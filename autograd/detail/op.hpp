@@ -358,28 +358,30 @@ void broadcast_index(const Shape& out, const std::array<Shape, N>& in, F&& f) {
 
 // A unary elementwise op: y = fwd(x value) for the whole array (an xtensor expression, so exp and
 // tanh run vectorised, or elementwise(f) below), and backward dx += g * df(x, y) in a plain loop,
-// exp_family(v, lim, f) applies f (an in-place xtensor map built on xsimd's exp or tanh) to a copy
-// of v clamped to [-lim, lim] with NaNs set to 0, then puts the NaNs back: the scalar counterpart
-// of simd::bounded and simd::with_nan, for the same reason (see simd.hpp); lim is
-// simd::kTanhBound or simd::kExpBound.
+// exp_family(v, lim, f) is f(v) (f maps an array to the array of an xtensor expression built on
+// xsimd's exp or tanh) when every element of v is within [-lim, lim], the usual case, checked with
+// one read of v. Otherwise f runs on a copy clamped to [-lim, lim] with NaNs set to 0, and the NaNs
+// are put back: the scalar counterpart of simd::bounded and simd::with_nan, for the same reason (see
+// simd.hpp); lim is simd::kTanhBound or simd::kExpBound.
 template <class T, class F>
 xt::xarray<T> exp_family(const xt::xarray<T>& v, double lim, F f) {
-    xt::xarray<T> y = xt::xarray<T>::from_shape(v.shape());
     const T hi = static_cast<T>(lim), lo = -hi;
     const T* s = v.data();
-    T* d = y.data();
     const std::size_t n = v.size();
-    bool any_nan = false;
+    bool in_range = true;  // a NaN fails both comparisons
+    for (std::size_t i = 0; i < n; ++i) in_range &= (s[i] >= lo) & (s[i] <= hi);
+    if (in_range) return f(v);
+    xt::xarray<T> y = xt::xarray<T>::from_shape(v.shape());
+    T* d = y.data();
     for (std::size_t i = 0; i < n; ++i) {
         const T x = s[i];
-        any_nan |= x != x;
         d[i] = x > hi ? hi : (x < lo ? lo : (x != x ? T(0) : x));
     }
-    f(y);
-    if (any_nan)
-        for (std::size_t i = 0; i < n; ++i)
-            if (s[i] != s[i]) d[i] = s[i];
-    return y;
+    xt::xarray<T> r = f(y);
+    T* pr = r.data();
+    for (std::size_t i = 0; i < n; ++i)
+        if (s[i] != s[i]) pr[i] = s[i];
+    return r;
 }
 
 // df being a scalar template lambda []<class T>(T x, T y). df may capture plain values only.
