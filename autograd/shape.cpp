@@ -42,6 +42,9 @@ std::string valid_range(std::size_t n) {
 struct AxisRows {
     std::size_t outer = 1, n = 0, inner = 1;
     std::vector<std::int64_t> src;
+    // src is first, first + 1, ... (select, slice with step 1, split, chunk): each outer block is then
+    // one contiguous run of src.size() * inner elements, copied or added in one go. -1 otherwise.
+    std::int64_t first = -1;
 };
 
 AxisRows axis_rows(const Shape& s, std::size_t axis, std::vector<std::int64_t> src) {
@@ -50,6 +53,9 @@ AxisRows axis_rows(const Shape& s, std::size_t axis, std::vector<std::int64_t> s
     for (std::size_t i = axis + 1; i < s.size(); ++i) r.inner *= s[i];
     r.n = s[axis];
     r.src = std::move(src);
+    bool run = !r.src.empty() && r.src[0] >= 0;
+    for (std::size_t k = 1; run && k < r.src.size(); ++k) run = r.src[k] == r.src[0] + static_cast<std::int64_t>(k);
+    if (run) r.first = r.src[0];
     return r;
 }
 
@@ -59,6 +65,11 @@ xt::xarray<T> take_rows(const char* op, const xt::xarray<T>& x, const AxisRows& 
     const std::size_t m = r.src.size(), in = r.inner;
     const T* px = x.data();
     T* py = y.data();
+    if (r.first >= 0) {  // one contiguous run per outer block (a chunk of the last axis: m elements, not m copies of 1)
+        const std::size_t f = static_cast<std::size_t>(r.first);
+        for (std::size_t o = 0; o < r.outer; ++o) std::copy_n(px + (o * r.n + f) * in, m * in, py + o * m * in);
+        return y;
+    }
     for (std::size_t o = 0; o < r.outer; ++o)
         for (std::size_t k = 0; k < m; ++k) {
             T* dst = py + (o * m + k) * in;
@@ -76,6 +87,15 @@ void add_rows(const xt::xarray<T>& g, xt::xarray<T>& gx, const AxisRows& r) {
     const std::size_t m = r.src.size(), in = r.inner;
     const T* pg = g.data();
     T* px = gx.data();
+    if (r.first >= 0) {
+        const std::size_t f = static_cast<std::size_t>(r.first), len = m * in;
+        for (std::size_t o = 0; o < r.outer; ++o) {
+            const T* from = pg + o * len;
+            T* to = px + (o * r.n + f) * in;
+            for (std::size_t i = 0; i < len; ++i) to[i] += from[i];
+        }
+        return;
+    }
     for (std::size_t o = 0; o < r.outer; ++o)
         for (std::size_t k = 0; k < m; ++k) {
             if (r.src[k] < 0) continue;

@@ -166,7 +166,9 @@ public:
     xt::xarray<T>& grad_buffer(std::size_t i) {
         Node& n = *e_.inputs[i];
         if (!n.has_grad) {
-            n.grad = xt::xarray<T>(xt::zeros<T>(get<T>(n.value).shape()));
+            xt::xarray<T> z = xt::xarray<T>::from_shape(get<T>(n.value).shape());
+            std::fill_n(z.data(), z.size(), T(0));  // a plain memset, where xt::zeros's assignment loops
+            n.grad = std::move(z);
             n.has_grad = true;
         }
         return get<T>(n.grad);
