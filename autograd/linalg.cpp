@@ -1,7 +1,7 @@
 // tapegrad: matrix products through BLAS gemm (OpenBLAS, detail/kernels.hpp). The backward GEMMs
 // write straight into the input gradients with beta = 1 when a gradient is already there, so no
 // temporary is made for accumulation. linear is the addmm-style fused op: the output starts as the
-// bias rows and one GEMM adds x @ weight^T onto them.
+// bias rows (or a whole addend of the output's shape) and one GEMM adds x @ weight^T onto them.
 #include <algorithm>
 
 #include "detail/kernels.hpp"
@@ -84,30 +84,36 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
         throw ShapeError(fmt::format("linear: input {}, weight {}, bias {}: input features {} and weight in_features {} "
                                      "differ",
                                      shape_str(sx), shape_str(sw), bias_str(), sx.back(), sw[1]));
-    if (bias.defined()) {
-        detail::check_same_dtype("linear", x, bias);
-        if (sb != Shape{sw[0]})
-            throw ShapeError(fmt::format("linear: input {}, weight {}, bias {}: the bias must be [{}]", shape_str(sx),
-                                         shape_str(sw), bias_str(), sw[0]));
-    }
     const std::size_t K = sw[1], N = sw[0];
     std::size_t rows = 1;  // the leading axes of x fold into the rows of one GEMM
     for (std::size_t i = 0; i + 1 < sx.size(); ++i) rows *= sx[i];
     Shape out(sx.begin(), sx.end() - 1);
     out.push_back(N);
+    // The bias is one row [N] added to every output row, or a whole addend of the output's shape
+    // (addmm: a step's precomputed input projection plus h @ W_hh^T in one GEMM, with no add op).
+    const bool full_addend = bias.defined() && sb == out && sb != Shape{N};
+    if (bias.defined()) {
+        detail::check_same_dtype("linear", x, bias);
+        if (sb != Shape{N} && !full_addend)
+            throw ShapeError(fmt::format("linear: input {}, weight {}, bias {}: the bias must be [{}] or the output's "
+                                         "shape {}",
+                                         shape_str(sx), shape_str(sw), bias_str(), N, shape_str(out)));
+    }
     std::vector<Tensor> inputs{x, weight};
     if (bias.defined()) inputs.push_back(bias);
 
     return dispatch(x.dtype(), [&]<class T>(T) {
         xt::xarray<T> y = detail::new_array<T>("linear", out);  // (as matmul's: an empty input can give a huge result)
         T beta(0);
-        if (bias.defined()) {  // y [rows, N] starts as the bias in every row; the GEMM adds onto it
+        if (bias.defined()) {  // y [rows, N] starts as the bias (every row) or the addend; the GEMM adds onto it
             const T* pb = bias.value<T>().data();
-            for (std::size_t r = 0; r < rows; ++r) std::copy_n(pb, N, y.data() + r * N);
+            if (full_addend) std::copy_n(pb, rows * N, y.data());
+            else
+                for (std::size_t r = 0; r < rows; ++r) std::copy_n(pb, N, y.data() + r * N);
             beta = T(1);
         }
         gemm<T>(x.value<T>().data(), weight.value<T>().data(), y.data(), rows, K, N, false, true, beta);
-        return result("linear", std::move(y), inputs, [rows, K, N](BackwardCtx& c) {
+        return result("linear", std::move(y), inputs, [rows, K, N, full_addend](BackwardCtx& c) {
             const T* G = c.grad_out<T>().data();  // [rows, N]
             T beta{};
             if (c.needs(0)) {  // dx [rows, K] = dY [rows, N] @ W [N, K]
@@ -118,7 +124,9 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
                 T* dw = c.grad_for_gemm<T>(1, beta).data();
                 gemm<T>(G, c.in<T>(0).data(), dw, N, rows, K, true, false, beta);
             }
-            if (c.num_inputs() > 2 && c.needs(2)) {  // db [N] = sum of dY's rows
+            if (c.num_inputs() > 2 && c.needs(2) && full_addend) {  // d addend = dY, handed over (last use of dY)
+                c.accumulate<T>(2, c.take_grad_out<T>());
+            } else if (c.num_inputs() > 2 && c.needs(2)) {  // db [N] = sum of dY's rows
                 T* db = c.grad_buffer<T>(2).data();
                 for (std::size_t r = 0; r < rows; ++r)
                     for (std::size_t j = 0; j < N; ++j) db[j] += G[r * N + j];

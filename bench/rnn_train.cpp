@@ -46,7 +46,7 @@ public:
         std::vector<Tensor> hs;
         hs.reserve(static_cast<std::size_t>(T));
         for (long t = 0; t < T; ++t) {
-            const Tensor gates = select(xw, 0, t) + linear(h, w_hh);  // [B, 4H]
+            const Tensor gates = linear(h, w_hh, select(xw, 0, t));  // [B, 4H]: this step's row + h W_hh^T
             const std::vector<Tensor> g = chunk(gates, 4, -1);
             const Tensor i = sigmoid(g[0]), f = sigmoid(g[1]), cand = tanh(g[2]), o = sigmoid(g[3]);
             c = f * c + i * cand;

@@ -1,7 +1,7 @@
 // Linear algebra ops: matmul in its three forms, the fused linear op and outer, each against plain
 // triple loops in float32 and float64, gradchecked in float64 (accumulation into an existing
-// gradient included), linear against its composition from matmul, transpose and add, and the
-// messages for shapes that do not fit.
+// gradient included), linear against its composition from matmul, transpose and add (with a bias
+// row or a whole addend), and the messages for shapes that do not fit.
 #include <catch2/catch.hpp>
 
 #include <functional>
@@ -205,6 +205,62 @@ TEST_CASE("linear: gradients with and without bias, accumulating into existing g
                       {uniform(gen, {4}), w, b});
 }
 
+TEMPLATE_TEST_CASE("linear with an addend of the output's shape is x @ weight^T + addend", "[linalg]", float, double) {
+    std::mt19937 gen(37);
+    const DType dt = dtype_of<TestType>;
+    const Tensor x = uniform(gen, {3, 2, 4}, dt), w = uniform(gen, {5, 4}, dt), a = uniform(gen, {3, 2, 5}, dt);
+    std::vector<double> ref(6 * 5);
+    for (std::size_t r = 0; r < 6; ++r)
+        for (std::size_t o = 0; o < 5; ++o) {
+            double s = a.at(r * 5 + o);
+            for (std::size_t i = 0; i < 4; ++i) s += x.at(r * 4 + i) * w.at(o * 4 + i);
+            ref[r * 5 + o] = s;
+        }
+    require_close(linear(x, w, a), {3, 2, 5}, ref);
+}
+
+TEST_CASE("linear with an addend: gradients, reuse, and the step of a cell", "[linalg]") {
+    std::mt19937 gen(38);
+    const Tensor x = uniform(gen, {2, 3, 4}), w = uniform(gen, {5, 4}), a = uniform(gen, {2, 3, 5});
+    require_gradcheck([](const std::vector<Tensor>& in) { return linear(in[0], in[1], in[2]); }, {x, w, a});
+    // The addend reused after the op, and the output fed back as the next addend: each backward adds
+    // onto an existing gradient, and the addend's gradient is the output's, handed on.
+    require_gradcheck([](const std::vector<Tensor>& in) {
+        const Tensor y = linear(in[0], in[1], in[2]);
+        return linear(in[0], in[1], y) * in[2] + y;
+    }, {x, w, a});
+    // x and the addend the same tensor ([2, 3] @ [3, 3]^T + itself).
+    require_gradcheck([](const std::vector<Tensor>& in) { return linear(in[0], in[1], in[0]); },
+                      {uniform(gen, {2, 3}), uniform(gen, {3, 3})});
+    // A cell's step, as docs/custom_cell.md writes it: each step's row of a precomputed projection as
+    // the addend of the recurrent product, over a 12-step unroll.
+    require_gradcheck([](const std::vector<Tensor>& in) {
+        const Tensor xw = linear(in[0], in[1]);  // [T, B, H]
+        Tensor h = in[3];
+        for (long t = 0; t < static_cast<long>(in[0].size(0)); ++t) h = tanh(linear(h, in[2], select(xw, 0, t)));
+        return h;
+    }, {uniform(gen, {12, 2, 3}), uniform(gen, {4, 3}), uniform(gen, {4, 4}), uniform(gen, {2, 4})});
+    // Values and gradients equal the composed linear(h, w) + addend.
+    const Tensor x0 = uniform(gen, {4, 6}), w0 = uniform(gen, {5, 6}), a0 = uniform(gen, {4, 5});
+    auto run = [&](bool fused) {
+        Tensor xx = x0.detach().set_requires_grad(), ww = w0.detach().set_requires_grad(),
+               aa = a0.detach().set_requires_grad();
+        Tape tape;
+        const Tensor y = fused ? linear(xx, ww, aa) : linear(xx, ww) + aa;
+        tape.backward(sum(tanh(y) * y));
+        std::vector<double> all;
+        for (std::size_t i = 0; i < y.numel(); ++i) all.push_back(y.at(i));
+        for (const Tensor* t : {&xx, &ww, &aa}) {
+            const auto g = grads(*t);
+            all.insert(all.end(), g.begin(), g.end());
+        }
+        return all;
+    };
+    const auto fused = run(true), composed = run(false);
+    REQUIRE(fused.size() == composed.size());
+    for (std::size_t i = 0; i < fused.size(); ++i) CHECK(fused[i] == Approx(composed[i]).epsilon(1e-12).margin(1e-12));
+}
+
 TEST_CASE("linear: shapes and dtypes that do not fit", "[linalg]") {
     const Tensor x = zeros({32, 64}), w = zeros({128, 256}), b = zeros({128});
     REQUIRE_THROWS_AS(linear(x, w, b), ShapeError);
@@ -214,6 +270,12 @@ TEST_CASE("linear: shapes and dtypes that do not fit", "[linalg]") {
                         Contains("linear") && Contains("[32, 256]") && Contains("[128, 256]") && Contains("[64]") &&
                             Contains("[128]"));
     REQUIRE_THROWS_WITH(linear(zeros({32, 256}), zeros({256}), b), Contains("linear") && Contains("[256]"));
+    // An addend must be the whole output's shape: no other broadcasting.
+    REQUIRE_THROWS_WITH(linear(zeros({32, 256}), w, zeros({1, 128})),
+                        Contains("linear: input [32, 256], weight [128, 256], bias [1, 128]: the bias must be [128] "
+                                 "or the output's shape [32, 128]"));
+    REQUIRE_THROWS_WITH(linear(zeros({4, 32, 256}), w, zeros({32, 128})),
+                        Contains("bias [32, 128]") && Contains("[4, 32, 128]"));
     REQUIRE_THROWS_WITH(linear(Tensor::scalar(1.0), w, b), Contains("linear") && Contains("[]"));
     REQUIRE_THROWS_AS(linear(zeros({2, 256}), w, zeros({128}, f64)), DTypeError);
     REQUIRE_THROWS_AS(linear(zeros({2, 256}, f64), w), DTypeError);
