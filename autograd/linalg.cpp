@@ -124,13 +124,14 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
                 T* dw = c.grad_for_gemm<T>(1, beta).data();
                 gemm<T>(G, c.in<T>(0).data(), dw, N, rows, K, true, false, beta);
             }
-            if (c.num_inputs() > 2 && c.needs(2) && full_addend) {  // d addend = dY, handed over (last use of dY)
+            if (c.num_inputs() < 3 || !c.needs(2)) return;
+            if (full_addend) {  // d addend = dY, handed over (its last use)
                 c.accumulate<T>(2, c.take_grad_out<T>());
-            } else if (c.num_inputs() > 2 && c.needs(2)) {  // db [N] = sum of dY's rows
-                T* db = c.grad_buffer<T>(2).data();
-                for (std::size_t r = 0; r < rows; ++r)
-                    for (std::size_t j = 0; j < N; ++j) db[j] += G[r * N + j];
+                return;
             }
+            T* db = c.grad_buffer<T>(2).data();  // db [N] = sum of dY's rows
+            for (std::size_t r = 0; r < rows; ++r)
+                for (std::size_t j = 0; j < N; ++j) db[j] += G[r * N + j];
         });
     });
 }

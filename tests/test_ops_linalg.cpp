@@ -52,6 +52,29 @@ std::vector<double> grads(const Tensor& t) {
     return v;
 }
 
+// f and g of three fresh leaf copies of x0, w0, b0: the outputs, then the gradients of sum(tanh(y) * y)
+// for the three inputs, must agree to 1e-12 (a fused op against its composition).
+using Op3 = std::function<Tensor(const Tensor&, const Tensor&, const Tensor&)>;
+void require_same_values_and_grads(const Tensor& x0, const Tensor& w0, const Tensor& b0, const Op3& f, const Op3& g) {
+    auto run = [&](const Op3& op) {
+        Tensor x = x0.detach().set_requires_grad(), w = w0.detach().set_requires_grad(),
+               b = b0.detach().set_requires_grad();
+        Tape tape;
+        const Tensor y = op(x, w, b);
+        tape.backward(sum(tanh(y) * y));
+        std::vector<double> all;
+        for (std::size_t i = 0; i < y.numel(); ++i) all.push_back(y.at(i));
+        for (const Tensor* t : {&x, &w, &b}) {
+            const auto gr = grads(*t);
+            all.insert(all.end(), gr.begin(), gr.end());
+        }
+        return all;
+    };
+    const auto fused = run(f), composed = run(g);
+    REQUIRE(fused.size() == composed.size());
+    for (std::size_t i = 0; i < fused.size(); ++i) CHECK(fused[i] == Approx(composed[i]).epsilon(1e-12).margin(1e-12));
+}
+
 }  // namespace
 
 // ---- matmul ---------------------------------------------------------------------------------------
@@ -172,23 +195,9 @@ TEMPLATE_TEST_CASE("linear is x @ weight^T + bias", "[linalg]", float, double) {
 TEST_CASE("linear equals matmul(x, transpose(W)) + b in values and gradients", "[linalg]") {
     std::mt19937 gen(35);
     const Tensor x0 = uniform(gen, {4, 3, 6}), w0 = uniform(gen, {5, 6}), b0 = uniform(gen, {5});
-    auto run = [&](bool fused) {
-        Tensor x = x0.detach().set_requires_grad(), w = w0.detach().set_requires_grad(),
-               b = b0.detach().set_requires_grad();
-        Tape tape;
-        Tensor y = fused ? linear(x, w, b) : matmul(x, transpose(w)) + b;
-        tape.backward(sum(tanh(y) * y));
-        std::vector<double> all;
-        for (std::size_t i = 0; i < y.numel(); ++i) all.push_back(y.at(i));
-        for (const Tensor* t : {&x, &w, &b}) {
-            const auto g = grads(*t);
-            all.insert(all.end(), g.begin(), g.end());
-        }
-        return all;
-    };
-    const auto fused = run(true), composed = run(false);
-    REQUIRE(fused.size() == composed.size());
-    for (std::size_t i = 0; i < fused.size(); ++i) CHECK(fused[i] == Approx(composed[i]).epsilon(1e-12).margin(1e-12));
+    require_same_values_and_grads(
+        x0, w0, b0, [](const Tensor& x, const Tensor& w, const Tensor& b) { return linear(x, w, b); },
+        [](const Tensor& x, const Tensor& w, const Tensor& b) { return matmul(x, transpose(w)) + b; });
 }
 
 TEST_CASE("linear: gradients with and without bias, accumulating into existing gradients", "[linalg]") {
@@ -242,23 +251,9 @@ TEST_CASE("linear with an addend: gradients, reuse, and the step of a cell", "[l
     }, {uniform(gen, {12, 2, 3}), uniform(gen, {4, 3}), uniform(gen, {4, 4}), uniform(gen, {2, 4})});
     // Values and gradients equal the composed linear(h, w) + addend.
     const Tensor x0 = uniform(gen, {4, 6}), w0 = uniform(gen, {5, 6}), a0 = uniform(gen, {4, 5});
-    auto run = [&](bool fused) {
-        Tensor xx = x0.detach().set_requires_grad(), ww = w0.detach().set_requires_grad(),
-               aa = a0.detach().set_requires_grad();
-        Tape tape;
-        const Tensor y = fused ? linear(xx, ww, aa) : linear(xx, ww) + aa;
-        tape.backward(sum(tanh(y) * y));
-        std::vector<double> all;
-        for (std::size_t i = 0; i < y.numel(); ++i) all.push_back(y.at(i));
-        for (const Tensor* t : {&xx, &ww, &aa}) {
-            const auto g = grads(*t);
-            all.insert(all.end(), g.begin(), g.end());
-        }
-        return all;
-    };
-    const auto fused = run(true), composed = run(false);
-    REQUIRE(fused.size() == composed.size());
-    for (std::size_t i = 0; i < fused.size(); ++i) CHECK(fused[i] == Approx(composed[i]).epsilon(1e-12).margin(1e-12));
+    require_same_values_and_grads(
+        x0, w0, a0, [](const Tensor& x, const Tensor& w, const Tensor& a) { return linear(x, w, a); },
+        [](const Tensor& x, const Tensor& w, const Tensor& a) { return linear(x, w) + a; });
 }
 
 TEST_CASE("linear: shapes and dtypes that do not fit", "[linalg]") {
