@@ -35,6 +35,15 @@ struct BlasInfo {
 /// What the linked BLAS and this CPU are, read now (cheap; no matrix product is run).
 BlasInfo blas_info();
 
+/// The threads one matrix product may use (OpenBLAS's count; OPENBLAS_NUM_THREADS at start-up,
+/// one per core when unset).
+int blas_threads();
+
+/// Sets the threads one matrix product may use, from now on, for the whole process (OpenBLAS's
+/// openblas_set_num_threads; n < 1 counts as 1). With two or more, a bidirectional layer also runs
+/// its two directions at once, each with half of them.
+void set_blas_threads(int n);
+
 /// The instruction-set level of an OpenBLAS x86-64 core name (case-insensitive, as OpenBLAS accepts
 /// them in OPENBLAS_CORETYPE): "sse" (Prescott, Core2, Penryn, Dunnington, Nehalem, Atom, Barcelona,
 /// ...), "avx" (Sandybridge, Bulldozer, Piledriver, Steamroller), "avx2" (Haswell, Zen, Excavator),

@@ -20,6 +20,7 @@
 
 #include "detail/kernels.hpp"
 #include "detail/op.hpp"
+#include "detail/parallel.hpp"
 #include "shape.hpp"
 
 namespace tapegrad {
@@ -46,9 +47,17 @@ struct Seq {
     bool valid(std::size_t t, std::size_t b) const {
         return lengths.empty() || static_cast<std::int64_t>(t) < lengths[b];
     }
-    // Input indices: x, w_ih, w_hh, then b_ih, b_hh, then h0, then c0, each when given.
-    std::size_t i_h0() const { return bias ? 5 : 3; }
+    // Input indices: x (0), then this direction's w_ih, w_hh, then b_ih, b_hh, then h0, then c0,
+    // each when given, from index `first` (1; after the forward direction's for the reverse one of
+    // a bidirectional op).
+    std::size_t first = 1;
+    std::size_t i_wih() const { return first; }
+    std::size_t i_whh() const { return first + 1; }
+    std::size_t i_bih() const { return first + 2; }
+    std::size_t i_bhh() const { return first + 3; }
+    std::size_t i_h0() const { return first + (bias ? 4 : 2); }
     std::size_t i_c0() const { return i_h0() + (has_h0 ? 1 : 0); }
+    std::size_t end() const { return i_c0() + (has_c0 ? 1 : 0); }  // one past this direction's inputs
 };
 
 Seq check_inputs(const char* op, Cell cell, std::size_t gates, const Tensor& x, const Tensor& h0, const Tensor* c0,
@@ -118,13 +127,73 @@ Seq check_inputs(const char* op, Cell cell, std::size_t gates, const Tensor& x, 
     return s;
 }
 
-std::vector<Tensor> input_list(const Seq& s, const Tensor& x, const Tensor& h0, const Tensor* c0, const Tensor& w_ih,
-                               const Tensor& w_hh, const Tensor& b_ih, const Tensor& b_hh) {
-    std::vector<Tensor> inputs{x, w_ih, w_hh};
+// Appends one direction's inputs in the order Seq's indices give.
+void add_inputs(std::vector<Tensor>& inputs, const Seq& s, const Tensor& h0, const Tensor* c0, const Tensor& w_ih,
+                const Tensor& w_hh, const Tensor& b_ih, const Tensor& b_hh) {
+    inputs.insert(inputs.end(), {w_ih, w_hh});
     if (s.bias) inputs.insert(inputs.end(), {b_ih, b_hh});
     if (s.has_h0) inputs.push_back(h0);
     if (s.has_c0) inputs.push_back(*c0);
-    return inputs;
+}
+
+// One direction's inputs as buffers (null where not given).
+template <class V>
+struct Raw {
+    const V *x = nullptr, *w_ih = nullptr, *w_hh = nullptr, *b_ih = nullptr, *b_hh = nullptr, *h0 = nullptr,
+            *c0 = nullptr;
+};
+
+template <class V>
+Raw<V> raw_inputs(const Seq& s, const Tensor& x, const Tensor& h0, const Tensor* c0, const Tensor& w_ih,
+                  const Tensor& w_hh, const Tensor& b_ih, const Tensor& b_hh) {
+    Raw<V> r;
+    r.x = x.value<V>().data();
+    r.w_ih = w_ih.value<V>().data();
+    r.w_hh = w_hh.value<V>().data();
+    if (s.bias) r.b_ih = b_ih.value<V>().data(), r.b_hh = b_hh.value<V>().data();
+    if (s.has_h0) r.h0 = h0.value<V>().data();
+    if (s.has_c0) r.c0 = c0->value<V>().data();
+    return r;
+}
+
+template <class V>
+Raw<V> raw_inputs(const BackwardCtx& c, const Seq& s) {
+    Raw<V> r;
+    r.x = c.in<V>(0).data();
+    r.w_ih = c.in<V>(s.i_wih()).data();
+    r.w_hh = c.in<V>(s.i_whh()).data();
+    if (s.bias) r.b_ih = c.in<V>(s.i_bih()).data(), r.b_hh = c.in<V>(s.i_bhh()).data();
+    if (s.has_h0) r.h0 = c.in<V>(s.i_h0()).data();
+    if (s.has_c0) r.c0 = c.in<V>(s.i_c0()).data();
+    return r;
+}
+
+// Where one direction's backward puts its gradients; null where none is wanted. The three formed
+// by GEMMs come with their beta (0: a new buffer, overwritten; 1: one that holds a gradient, added
+// to); the rest are added to. The buffers are all taken before the kernels run, in the order the
+// kernels write them (c0, h0, w_hh, w_ih, x, b_ih, b_hh), so an input given twice (one tensor as
+// w_ih and w_hh, say) gets "overwrite" first and "add" after, as when each was taken just before
+// its write.
+template <class V>
+struct Grads {
+    V *dc0 = nullptr, *dh0 = nullptr, *dw_hh = nullptr, *dw_ih = nullptr, *dx = nullptr, *db_ih = nullptr,
+      *db_hh = nullptr;
+    V beta_hh{}, beta_ih{}, beta_x{};
+};
+
+// dx_own: where x's gradient goes when not into x's own buffer (the reverse half of a bidirectional
+// op writes its share apart, overwriting, and the op adds it once both halves have ended).
+template <class V>
+Grads<V> grad_buffers(BackwardCtx& c, const Seq& s, V* dx_own = nullptr) {
+    Grads<V> g;
+    if (s.has_c0 && c.needs(s.i_c0())) g.dc0 = c.grad_buffer<V>(s.i_c0()).data();
+    if (s.has_h0 && c.needs(s.i_h0())) g.dh0 = c.grad_buffer<V>(s.i_h0()).data();
+    if (c.needs(s.i_whh())) g.dw_hh = c.grad_for_gemm<V>(s.i_whh(), g.beta_hh).data();
+    if (c.needs(s.i_wih())) g.dw_ih = c.grad_for_gemm<V>(s.i_wih(), g.beta_ih).data();
+    if (c.needs(0)) g.dx = dx_own ? dx_own : c.grad_for_gemm<V>(0, g.beta_x).data();
+    if (s.bias && c.needs(s.i_bih())) g.db_ih = c.grad_buffer<V>(s.i_bih()).data();
+    if (s.bias && c.needs(s.i_bhh())) g.db_hh = c.grad_buffer<V>(s.i_bhh()).data();
+    return g;
 }
 
 // out [T*B, G] = x W_ih^T + bias (bias [G], or none): the input projection of every step, one GEMM.
@@ -141,14 +210,12 @@ void project(const Seq& s, const V* x, const V* w_ih, const std::vector<V>& bias
 
 // b_ih (+ b_hh when both are folded into the projection), or empty without biases.
 template <class V>
-std::vector<V> bias_row(const Seq& s, const Tensor& b_ih, const Tensor& b_hh, bool both) {
+std::vector<V> bias_row(const Seq& s, const Raw<V>& in, bool both) {
     std::vector<V> r;
     if (!s.bias) return r;
-    const V* bi = b_ih.value<V>().data();
-    const V* bh = b_hh.value<V>().data();
-    r.assign(bi, bi + s.G);
+    r.assign(in.b_ih, in.b_ih + s.G);
     if (both)
-        for (std::size_t j = 0; j < s.G; ++j) r[j] += bh[j];
+        for (std::size_t j = 0; j < s.G; ++j) r[j] += in.b_hh[j];
     return r;
 }
 
@@ -175,32 +242,37 @@ xt::xarray<V> masked_output(const Seq& s, const xt::xarray<V>& hs) {
     return out;
 }
 
-// d loss / d (final states) [S, B, H], handed from the final-states entry to the sequence entry.
+// d loss / d (final states), handed from the final-states entry to the sequence entry: [S, B, H],
+// or [S, 2, B, H] for both directions of a bidirectional op.
 template <class V>
 struct FinalsLink {
     xt::xarray<V> grad;
     bool has = false;
 };
 
-const char* finals_op(Cell cell) {
+const char* finals_op(Cell cell, bool both) {
     switch (cell) {
-        case Cell::lstm: return "lstm_sequence (final states)";
-        case Cell::gru: return "gru_sequence (final states)";
-        default: return "rnn_sequence (final states)";
+        case Cell::lstm: return both ? "lstm_sequence_bidirectional (final states)" : "lstm_sequence (final states)";
+        case Cell::gru: return both ? "gru_sequence_bidirectional (final states)" : "gru_sequence (final states)";
+        default: return both ? "rnn_sequence_bidirectional (final states)" : "rnn_sequence (final states)";
     }
 }
 
 // The result: y (the output, already recorded) and the final states of every row, copied from the
-// states buffer(s) at each row's own last step, as a second entry linked to the first.
+// states buffers bufs[d][i] (direction d, state i) at each row's own last step, as a second entry
+// linked to the first. One direction: h_n [B, H]; two: h_n [2, B, H] (forward, then reverse).
 template <class V>
-SequenceResult finish(const Seq& s, const Tensor& y, const std::vector<const V*>& state_bufs,
-                      const std::shared_ptr<FinalsLink<V>>& link) {
-    const std::size_t S = state_bufs.size(), BH = s.BH();
-    xt::xarray<V> fin = xt::xarray<V>::from_shape({S, s.B, s.H});
+SequenceResult finish(const std::vector<const Seq*>& seqs, const Tensor& y,
+                      const std::vector<std::vector<const V*>>& bufs, const std::shared_ptr<FinalsLink<V>>& link) {
+    const Seq& s = *seqs[0];
+    const std::size_t D = seqs.size(), S = bufs[0].size(), BH = s.BH();
+    xt::xarray<V> fin = D == 1 ? xt::xarray<V>::from_shape({S, s.B, s.H}) : xt::xarray<V>::from_shape({S, D, s.B, s.H});
     // With padding every row's state after the last step processed is already its own final state.
-    const std::size_t last = s.t(s.T - 1);
-    for (std::size_t i = 0; i < S; ++i) std::copy_n(state_bufs[i] + last * BH, BH, fin.data() + i * BH);
-    const Tensor f = detail::result(finals_op(s.cell), std::move(fin), {&y}, [link](BackwardCtx& c) {
+    for (std::size_t d = 0; d < D; ++d) {
+        const std::size_t last = seqs[d]->t(s.T - 1);
+        for (std::size_t i = 0; i < S; ++i) std::copy_n(bufs[d][i] + last * BH, BH, fin.data() + (i * D + d) * BH);
+    }
+    const Tensor f = detail::result(finals_op(s.cell, D == 2), std::move(fin), {&y}, [link](BackwardCtx& c) {
         link->grad = c.take_grad_out<V>();
         link->has = true;
         c.grad_buffer<V>(0);  // the sequence entry runs only when its output has a gradient
@@ -210,52 +282,45 @@ SequenceResult finish(const Seq& s, const Tensor& y, const std::vector<const V*>
     return r;
 }
 
-// Takes the final states' gradient out of the link ([S, B, H]), or zeros when none came.
+// Direction d's share of the final states' gradient ([S, B, H]; zeros when none came), of D.
 template <class V>
-xt::xarray<V> take_finals_grad(const Seq& s, FinalsLink<V>& link, std::size_t S) {
-    if (link.has) {
-        link.has = false;
-        return std::move(link.grad);
-    }
-    return xt::xarray<V>(xt::zeros<V>({S, s.B, s.H}));
+std::vector<V> finals_grad(const FinalsLink<V>& link, std::size_t S, std::size_t D, std::size_t d, std::size_t BH) {
+    std::vector<V> g(S * BH, V(0));
+    if (link.has)
+        for (std::size_t i = 0; i < S; ++i) std::copy_n(link.grad.data() + (i * D + d) * BH, BH, g.data() + i * BH);
+    return g;
 }
 
-// Column sums of d [rows, G], accumulated in double, added into the bias gradient of input i.
+// Column sums of d [rows, G], accumulated in double, added into db [G].
 template <class V>
-void add_bias_grad(BackwardCtx& c, std::size_t i, const V* d, std::size_t rows, std::size_t G) {
-    if (!c.needs(i)) return;
+void add_bias_grad(V* db, const V* d, std::size_t rows, std::size_t G) {
+    if (!db) return;
     std::vector<double> acc(G, 0.0);
     for (std::size_t r = 0; r < rows; ++r)
         for (std::size_t j = 0; j < G; ++j) acc[j] += d[r * G + j];
-    V* db = c.grad_buffer<V>(i).data();
     for (std::size_t j = 0; j < G; ++j) db[j] += static_cast<V>(acc[j]);
 }
 
 // What every cell forms the same way once the per-step gate gradients are known: dgx [T, B, G] is
 // d loss / d (the input projection), dgh [T, B, G] d loss / d (h_{t-1} W_hh^T + b_hh) (the same
 // array for Elman and LSTM), hs [T, B, H] the states by time, dh0 [B, H] the gradient that reached
-// the initial state.
+// the initial state. Writes in the order grad_buffers() takes the buffers.
 template <class V>
-void common_grads(BackwardCtx& c, const Seq& s, const V* dgx, const V* dgh, const V* hs, const V* dh0) {
+void common_grads(const Seq& s, const Raw<V>& in, const Grads<V>& g, const V* dgx, const V* dgh, const V* hs,
+                  const V* dh0) {
     const std::size_t T = s.T, B = s.B, H = s.H, G = s.G, F = s.F, BH = s.BH(), rows = T * B;
-    V beta{};
-    const std::size_t i_h0 = s.i_h0();
-    if (s.has_h0 && c.needs(i_h0)) {
-        V* d = c.grad_buffer<V>(i_h0).data();
-        for (std::size_t i = 0; i < BH; ++i) d[i] += dh0[i];
-    }
-    if (c.needs(2)) {  // d W_hh [G, H] = sum over steps of dgh_t^T h_{t-1}: one GEMM
-        V* dW = c.grad_for_gemm<V>(2, beta).data();
+    if (g.dh0)
+        for (std::size_t i = 0; i < BH; ++i) g.dh0[i] += dh0[i];
+    if (g.dw_hh) {  // d W_hh [G, H] = sum over steps of dgh_t^T h_{t-1}: one GEMM
         const std::size_t pairs = (T - 1) * B;  // steps after the first processed, with their h_{t-1}
         if (s.reverse)
-            gemm<V>(dgh, hs + BH, dW, G, pairs, H, true, false, beta);  // (t, t+1) for t < T-1
+            gemm<V>(dgh, hs + BH, g.dw_hh, G, pairs, H, true, false, g.beta_hh);  // (t, t+1) for t < T-1
         else
-            gemm<V>(dgh + B * G, hs, dW, G, pairs, H, true, false, beta);  // (t, t-1) for t > 0
-        if (s.has_h0) gemm<V>(dgh + s.t(0) * B * G, c.in<V>(i_h0).data(), dW, G, B, H, true, false, V(1));
+            gemm<V>(dgh + B * G, hs, g.dw_hh, G, pairs, H, true, false, g.beta_hh);  // (t, t-1) for t > 0
+        if (s.has_h0) gemm<V>(dgh + s.t(0) * B * G, in.h0, g.dw_hh, G, B, H, true, false, V(1));
     }
-    const bool need_x = c.needs(0), need_w = c.needs(1);
-    if (need_w) {  // d W_ih [G, F] = dgx^T x over all rows, padded rows of x read as zeros
-        const V* x = c.in<V>(0).data();
+    if (g.dw_ih) {  // d W_ih [G, F] = dgx^T x over all rows, padded rows of x read as zeros
+        const V* x = in.x;
         std::vector<V> xz;
         if (s.padded()) {
             xz.assign(x, x + rows * F);
@@ -264,17 +329,11 @@ void common_grads(BackwardCtx& c, const Seq& s, const V* dgx, const V* dgh, cons
                     if (!s.valid(t, b)) std::fill_n(xz.data() + (t * B + b) * F, F, V(0));
             x = xz.data();
         }
-        V* dW = c.grad_for_gemm<V>(1, beta).data();
-        gemm<V>(dgx, x, dW, G, rows, F, true, false, beta);
+        gemm<V>(dgx, x, g.dw_ih, G, rows, F, true, false, g.beta_ih);
     }
-    if (need_x) {  // d x [T*B, F] = dgx @ W_ih (zero rows where padded)
-        V* dx = c.grad_for_gemm<V>(0, beta).data();
-        gemm<V>(dgx, c.in<V>(1).data(), dx, rows, G, F, false, false, beta);
-    }
-    if (s.bias) {
-        add_bias_grad<V>(c, 3, dgx, rows, G);
-        add_bias_grad<V>(c, 4, dgh, rows, G);
-    }
+    if (g.dx) gemm<V>(dgx, in.w_ih, g.dx, rows, G, F, false, false, g.beta_x);  // [T*B, F] = dgx @ W_ih
+    add_bias_grad<V>(g.db_ih, dgx, rows, G);
+    add_bias_grad<V>(g.db_hh, dgh, rows, G);
 }
 
 // Rows of the carried gradient dh [B, H] that a valid step consumes start from zero before the
@@ -285,28 +344,28 @@ void clear_valid_rows(const Seq& s, std::size_t t, V* dh) {
         if (s.valid(t, b)) std::fill_n(dh + b * s.H, s.H, V(0));
 }
 
-}  // namespace
+// ---- the cells' kernels -------------------------------------------------------------------------
+// Each cell is a kernel object: forward(s, in) computes hs [T, B, H] (the state after each time
+// step) and whatever its backward needs; backward(s, in, Hs, gy, fin, g) takes the states (hs, or
+// the op's output holding the same values), d loss / d output gy [T, B, H] (overwritten), and
+// d loss / d final states fin [S, B, H], and writes the gradients into g. Neither touches the tape,
+// so the two directions of a bidirectional op can run on two threads.
 
-// ---- Elman --------------------------------------------------------------------------------------
-SequenceResult rnn_sequence(const Tensor& x, const Tensor& h0, const Tensor& w_ih, const Tensor& w_hh,
-                            const Tensor& b_ih, const Tensor& b_hh, const RNNSequenceOptions& options) {
-    Seq s = check_inputs("rnn_sequence", Cell::elman, 1, x, h0, nullptr, w_ih, w_hh, b_ih, b_hh, options.reverse,
-                         options.lengths);
-    s.relu = options.relu;
-    const std::vector<Tensor> inputs = input_list(s, x, h0, nullptr, w_ih, w_hh, b_ih, b_hh);
-    return dispatch(x.dtype(), [&]<class V>(V) {
+template <class V>
+struct ElmanKernel {
+    static constexpr std::size_t states = 1;
+    xt::xarray<V> hs;
+
+    void forward(const Seq& s, const Raw<V>& in) {
         const std::size_t T = s.T, B = s.B, H = s.H, BH = s.BH();
-        // hs [T, B, H]: the state after each time step; the output itself when nothing is padded.
-        auto hs = std::make_shared<xt::xarray<V>>(xt::xarray<V>::from_shape({T, B, H}));
-        V* Y = hs->data();
-        project<V>(s, x.value<V>().data(), w_ih.value<V>().data(), bias_row<V>(s, b_ih, b_hh, true), Y);
-        const V* Whh = w_hh.value<V>().data();
-        const V* h0v = s.has_h0 ? h0.value<V>().data() : nullptr;
+        hs = xt::xarray<V>::from_shape({T, B, H});
+        V* Y = hs.data();
+        project<V>(s, in.x, in.w_ih, bias_row<V>(s, in, true), Y);
         for (std::size_t k = 0; k < T; ++k) {
             const std::size_t t = s.t(k);
             V* yt = Y + t * BH;
-            const V* prev = k > 0 ? Y + s.t(k - 1) * BH : h0v;
-            if (prev) gemm<V>(prev, Whh, yt, B, H, H, false, true, V(1));  // += h_{t-1} W_hh^T
+            const V* prev = k > 0 ? Y + s.t(k - 1) * BH : in.h0;
+            if (prev) gemm<V>(prev, in.w_hh, yt, B, H, H, false, true, V(1));  // += h_{t-1} W_hh^T
             if (s.relu)
                 for (std::size_t i = 0; i < BH; ++i) yt[i] = std::max(yt[i], V(0));
             else if (!s.padded())
@@ -316,50 +375,41 @@ SequenceResult rnn_sequence(const Tensor& x, const Tensor& h0, const Tensor& w_i
                     if (s.valid(t, b)) detail::tanh_inplace(yt + b * H, H);
             keep_padded_rows<V>(s, t, prev, yt);
         }
-        auto link = std::make_shared<FinalsLink<V>>();
-        const bool padded = s.padded();
-        xt::xarray<V> out = padded ? masked_output<V>(s, *hs) : std::move(*hs);
-        if (!padded) hs.reset();  // the output is the states: backward reads them from there
-        const Tensor y = detail::result(s.op, std::move(out), inputs, [s, hs, link](BackwardCtx& c) {
-            const std::size_t T = s.T, B = s.B, H = s.H, BH = s.BH();
-            const V* Y = hs ? hs->data() : c.out<V>().data();
-            const V* Whh = c.in<V>(2).data();
-            // g: d loss / d output, rewritten in place into d loss / d pre-activation, step by step.
-            xt::xarray<V> g = c.take_grad_out<V>();
-            V* Gd = g.data();
-            // dh [B, H]: the gradient reaching the state after the step being processed from the
-            // steps after it (and from h_n); after the loop, d loss / d h0.
-            xt::xarray<V> dh = take_finals_grad<V>(s, *link, 1);
-            V* D = dh.data();
-            for (std::size_t k = T; k-- > 0;) {
-                const std::size_t t = s.t(k);
-                V* gt = Gd + t * BH;
-                const V* yt = Y + t * BH;
-                for (std::size_t b = 0; b < B; ++b) {
-                    V* gr = gt + b * H;
-                    const V* yr = yt + b * H;
-                    const V* dr = D + b * H;
-                    if (!s.valid(t, b)) {  // a padded step: no output, the state passes through
-                        std::fill_n(gr, H, V(0));
-                        continue;
-                    }
-                    if (s.relu)
-                        for (std::size_t j = 0; j < H; ++j) gr[j] = yr[j] > V(0) ? gr[j] + dr[j] : V(0);
-                    else
-                        for (std::size_t j = 0; j < H; ++j) gr[j] = (gr[j] + dr[j]) * (V(1) - yr[j] * yr[j]);
-                }
-                // The state before this step: d h_{t-1} = d pre_t @ W_hh on valid rows.
-                if (s.padded()) clear_valid_rows<V>(s, t, D);
-                gemm<V>(gt, Whh, D, B, H, H, false, false, s.padded() ? V(1) : V(0));
-            }
-            common_grads<V>(c, s, Gd, Gd, Y, D);
-        });
-        return finish<V>(s, y, {hs ? hs->data() : y.value<V>().data()}, link);
-    });
-}
+    }
+    std::vector<const V*> state_bufs(const V* h) const { return {h}; }
 
-// ---- LSTM ---------------------------------------------------------------------------------------
-namespace {
+    void backward(const Seq& s, const Raw<V>& in, const V* Y, V* Gd, const V* fin, const Grads<V>& g) {
+        const std::size_t T = s.T, B = s.B, H = s.H, BH = s.BH();
+        // Gd: d loss / d output, rewritten in place into d loss / d pre-activation, step by step.
+        // dh [B, H]: the gradient reaching the state after the step being processed from the steps
+        // after it (and from h_n); after the loop, d loss / d h0.
+        std::vector<V> dh(fin, fin + BH);
+        V* D = dh.data();
+        for (std::size_t k = T; k-- > 0;) {
+            const std::size_t t = s.t(k);
+            V* gt = Gd + t * BH;
+            const V* yt = Y + t * BH;
+            for (std::size_t b = 0; b < B; ++b) {
+                V* gr = gt + b * H;
+                const V* yr = yt + b * H;
+                const V* dr = D + b * H;
+                if (!s.valid(t, b)) {  // a padded step: no output, the state passes through
+                    std::fill_n(gr, H, V(0));
+                    continue;
+                }
+                if (s.relu)
+                    for (std::size_t j = 0; j < H; ++j) gr[j] = yr[j] > V(0) ? gr[j] + dr[j] : V(0);
+                else
+                    for (std::size_t j = 0; j < H; ++j) gr[j] = (gr[j] + dr[j]) * (V(1) - yr[j] * yr[j]);
+            }
+            // The state before this step: d h_{t-1} = d pre_t @ W_hh on valid rows.
+            if (s.padded()) clear_valid_rows<V>(s, t, D);
+            gemm<V>(gt, in.w_hh, D, B, H, H, false, false, s.padded() ? V(1) : V(0));
+        }
+        common_grads<V>(s, in, g, Gd, Gd, Y, D);
+    }
+};
+
 // One LSTM step's gate kernel for row b: gates [4H] pre-activations (in place -> activations i, f, g, o),
 // c_prev (or null for zeros) -> c, h.
 template <class V>
@@ -376,37 +426,28 @@ void lstm_row(V* gates, const V* c_prev, V* c, V* h, V* tmp, std::size_t H) {
     detail::tanh_inplace(tmp, H);
     for (std::size_t j = 0; j < H; ++j) h[j] = o[j] * tmp[j];
 }
-}  // namespace
 
-SequenceResult lstm_sequence(const Tensor& x, const Tensor& h0, const Tensor& c0, const Tensor& w_ih,
-                             const Tensor& w_hh, const Tensor& b_ih, const Tensor& b_hh,
-                             const SequenceOptions& options) {
-    const Seq s = check_inputs("lstm_sequence", Cell::lstm, 4, x, h0, &c0, w_ih, w_hh, b_ih, b_hh, options.reverse,
-                               options.lengths);
-    const std::vector<Tensor> inputs = input_list(s, x, h0, &c0, w_ih, w_hh, b_ih, b_hh);
-    return dispatch(x.dtype(), [&]<class V>(V) {
+template <class V>
+struct LSTMKernel {
+    static constexpr std::size_t states = 2;
+    xt::xarray<V> hs;
+    xt::xarray<V> acts;  // [T, B, 4H]: i, f, g, o after their activations
+    xt::xarray<V> cs;    // [T, B, H]: c after each time step
+
+    void forward(const Seq& s, const Raw<V>& in) {
         const std::size_t T = s.T, B = s.B, H = s.H, G = s.G, BH = s.BH();
-        struct Saved {
-            xt::xarray<V> acts;  // [T, B, 4H]: i, f, g, o after their activations
-            xt::xarray<V> cs;    // [T, B, H]: c after each time step
-            xt::xarray<V> hs;    // [T, B, H]: h after each time step, kept here only when padded
-        };
-        auto sv = std::make_shared<Saved>();
-        sv->acts = xt::xarray<V>::from_shape({T, B, G});
-        sv->cs = xt::xarray<V>::from_shape({T, B, H});
-        xt::xarray<V> hs = xt::xarray<V>::from_shape({T, B, H});
-        V *A = sv->acts.data(), *C = sv->cs.data(), *Hs = hs.data();
-        project<V>(s, x.value<V>().data(), w_ih.value<V>().data(), bias_row<V>(s, b_ih, b_hh, true), A);
-        const V* Whh = w_hh.value<V>().data();
-        const V* h0v = s.has_h0 ? h0.value<V>().data() : nullptr;
-        const V* c0v = s.has_c0 ? c0.value<V>().data() : nullptr;
+        acts = xt::xarray<V>::from_shape({T, B, G});
+        cs = xt::xarray<V>::from_shape({T, B, H});
+        hs = xt::xarray<V>::from_shape({T, B, H});
+        V *A = acts.data(), *C = cs.data(), *Hs = hs.data();
+        project<V>(s, in.x, in.w_ih, bias_row<V>(s, in, true), A);
         std::vector<V> tmp(H);
         for (std::size_t k = 0; k < T; ++k) {
             const std::size_t t = s.t(k), tp = k > 0 ? s.t(k - 1) : 0;
             V* at = A + t * B * G;
-            const V* hp = k > 0 ? Hs + tp * BH : h0v;
-            const V* cp = k > 0 ? C + tp * BH : c0v;
-            if (hp) gemm<V>(hp, Whh, at, B, H, G, false, true, V(1));  // += h_{t-1} W_hh^T
+            const V* hp = k > 0 ? Hs + tp * BH : in.h0;
+            const V* cp = k > 0 ? C + tp * BH : in.c0;
+            if (hp) gemm<V>(hp, in.w_hh, at, B, H, G, false, true, V(1));  // += h_{t-1} W_hh^T
             for (std::size_t b = 0; b < B; ++b)
                 if (s.valid(t, b))
                     lstm_row<V>(at + b * G, cp ? cp + b * H : nullptr, C + t * BH + b * H, Hs + t * BH + b * H,
@@ -414,96 +455,78 @@ SequenceResult lstm_sequence(const Tensor& x, const Tensor& h0, const Tensor& c0
             keep_padded_rows<V>(s, t, hp, Hs + t * BH);
             keep_padded_rows<V>(s, t, cp, C + t * BH);
         }
-        auto link = std::make_shared<FinalsLink<V>>();
-        const bool padded = s.padded();
-        xt::xarray<V> out = padded ? masked_output<V>(s, hs) : std::move(hs);
-        if (padded) sv->hs = std::move(hs);
-        const Tensor y = detail::result(s.op, std::move(out), inputs, [s, sv, link](BackwardCtx& c) {
-            const std::size_t T = s.T, B = s.B, H = s.H, G = s.G, BH = s.BH();
-            const V* A = sv->acts.data();
-            const V* C = sv->cs.data();
-            const V* Hs = s.padded() ? sv->hs.data() : c.out<V>().data();
-            const V* Whh = c.in<V>(2).data();
-            const V* c0v = s.has_c0 ? c.in<V>(s.i_c0()).data() : nullptr;
-            const xt::xarray<V>& gy = c.grad_out<V>();  // d loss / d output [T, B, H]
-            xt::xarray<V> fin = take_finals_grad<V>(s, *link, 2);
-            // dh, dc [B, H]: the gradients reaching h and c after the step being processed from the
-            // steps after it (and from h_n, c_n); after the loop, d loss / d h0 and d c0.
-            std::vector<V> dh(fin.data(), fin.data() + BH), dc(fin.data() + BH, fin.data() + 2 * BH), tc(H);
-            xt::xarray<V> dg = xt::xarray<V>::from_shape({T, B, G});  // d loss / d gates (pre-activation)
-            V* dG = dg.data();
-            for (std::size_t k = T; k-- > 0;) {
-                const std::size_t t = s.t(k);
-                const V* cp = k > 0 ? C + s.t(k - 1) * BH : c0v;
-                for (std::size_t b = 0; b < B; ++b) {
-                    V* d = dG + (t * B + b) * G;
-                    if (!s.valid(t, b)) {
-                        std::fill_n(d, G, V(0));
-                        continue;
-                    }
-                    const V* a = A + (t * B + b) * G;
-                    const V *i = a, *f = a + H, *g = a + 2 * H, *o = a + 3 * H;
-                    const V* cr = C + t * BH + b * H;
-                    const V* cpr = cp ? cp + b * H : nullptr;
-                    const V* gyr = gy.data() + t * BH + b * H;
-                    V* dhr = dh.data() + b * H;
-                    V* dcr = dc.data() + b * H;
-                    std::copy_n(cr, H, tc.data());
-                    detail::tanh_inplace(tc.data(), H);
-                    for (std::size_t j = 0; j < H; ++j) {
-                        const V dhj = dhr[j] + gyr[j];
-                        const V dcj = dcr[j] + dhj * o[j] * (V(1) - tc[j] * tc[j]);
-                        d[j] = dcj * g[j] * i[j] * (V(1) - i[j]);                          // d i
-                        d[H + j] = cpr ? dcj * cpr[j] * f[j] * (V(1) - f[j]) : V(0);       // d f
-                        d[2 * H + j] = dcj * i[j] * (V(1) - g[j] * g[j]);                  // d g
-                        d[3 * H + j] = dhj * tc[j] * o[j] * (V(1) - o[j]);                 // d o
-                        dcr[j] = dcj * f[j];                                               // d c_{t-1}
-                    }
-                }
-                clear_valid_rows<V>(s, t, dh.data());
-                gemm<V>(dG + t * B * G, Whh, dh.data(), B, G, H, false, false, V(1));  // d h_{t-1}
-            }
-            if (s.has_c0 && c.needs(s.i_c0())) {
-                V* d = c.grad_buffer<V>(s.i_c0()).data();
-                for (std::size_t i = 0; i < BH; ++i) d[i] += dc[i];
-            }
-            common_grads<V>(c, s, dG, dG, Hs, dh.data());
-        });
-        return finish<V>(s, y, {padded ? sv->hs.data() : y.value<V>().data(), sv->cs.data()}, link);
-    });
-}
+    }
+    std::vector<const V*> state_bufs(const V* h) const { return {h, cs.data()}; }
 
-// ---- GRU ----------------------------------------------------------------------------------------
-SequenceResult gru_sequence(const Tensor& x, const Tensor& h0, const Tensor& w_ih, const Tensor& w_hh,
-                            const Tensor& b_ih, const Tensor& b_hh, const SequenceOptions& options) {
-    const Seq s = check_inputs("gru_sequence", Cell::gru, 3, x, h0, nullptr, w_ih, w_hh, b_ih, b_hh, options.reverse,
-                               options.lengths);
-    const std::vector<Tensor> inputs = input_list(s, x, h0, nullptr, w_ih, w_hh, b_ih, b_hh);
-    return dispatch(x.dtype(), [&]<class V>(V) {
+    void backward(const Seq& s, const Raw<V>& in, const V* Hs, V* gy, const V* fin, const Grads<V>& g) {
         const std::size_t T = s.T, B = s.B, H = s.H, G = s.G, BH = s.BH();
-        struct Saved {
-            xt::xarray<V> acts;  // [T, B, 3H]: r, z, n after their activations
-            xt::xarray<V> hn;    // [T, B, H]: h_{t-1} W_hn^T + b_hn, which r multiplies
-            xt::xarray<V> hs;    // [T, B, H]: h after each time step, kept here only when padded
-        };
-        auto sv = std::make_shared<Saved>();
-        sv->acts = xt::xarray<V>::from_shape({T, B, G});
-        sv->hn = xt::xarray<V>::from_shape({T, B, H});
-        xt::xarray<V> hs = xt::xarray<V>::from_shape({T, B, H});
-        V *A = sv->acts.data(), *HN = sv->hn.data(), *Hs = hs.data();
-        project<V>(s, x.value<V>().data(), w_ih.value<V>().data(), bias_row<V>(s, b_ih, b_hh, false), A);
-        const V* Whh = w_hh.value<V>().data();
-        const V* bhh = s.bias ? b_hh.value<V>().data() : nullptr;
-        const V* h0v = s.has_h0 ? h0.value<V>().data() : nullptr;
+        const V* A = acts.data();
+        const V* C = cs.data();
+        // dh, dc [B, H]: the gradients reaching h and c after the step being processed from the
+        // steps after it (and from h_n, c_n); after the loop, d loss / d h0 and d c0.
+        std::vector<V> dh(fin, fin + BH), dc(fin + BH, fin + 2 * BH), tc(H);
+        xt::xarray<V> dg = xt::xarray<V>::from_shape({T, B, G});  // d loss / d gates (pre-activation)
+        V* dG = dg.data();
+        for (std::size_t k = T; k-- > 0;) {
+            const std::size_t t = s.t(k);
+            const V* cp = k > 0 ? C + s.t(k - 1) * BH : in.c0;
+            for (std::size_t b = 0; b < B; ++b) {
+                V* d = dG + (t * B + b) * G;
+                if (!s.valid(t, b)) {
+                    std::fill_n(d, G, V(0));
+                    continue;
+                }
+                const V* a = A + (t * B + b) * G;
+                const V *i = a, *f = a + H, *gg = a + 2 * H, *o = a + 3 * H;
+                const V* cr = C + t * BH + b * H;
+                const V* cpr = cp ? cp + b * H : nullptr;
+                const V* gyr = gy + t * BH + b * H;
+                V* dhr = dh.data() + b * H;
+                V* dcr = dc.data() + b * H;
+                std::copy_n(cr, H, tc.data());
+                detail::tanh_inplace(tc.data(), H);
+                for (std::size_t j = 0; j < H; ++j) {
+                    const V dhj = dhr[j] + gyr[j];
+                    const V dcj = dcr[j] + dhj * o[j] * (V(1) - tc[j] * tc[j]);
+                    d[j] = dcj * gg[j] * i[j] * (V(1) - i[j]);                      // d i
+                    d[H + j] = cpr ? dcj * cpr[j] * f[j] * (V(1) - f[j]) : V(0);    // d f
+                    d[2 * H + j] = dcj * i[j] * (V(1) - gg[j] * gg[j]);             // d g
+                    d[3 * H + j] = dhj * tc[j] * o[j] * (V(1) - o[j]);              // d o
+                    dcr[j] = dcj * f[j];                                            // d c_{t-1}
+                }
+            }
+            clear_valid_rows<V>(s, t, dh.data());
+            gemm<V>(dG + t * B * G, in.w_hh, dh.data(), B, G, H, false, false, V(1));  // d h_{t-1}
+        }
+        if (g.dc0)
+            for (std::size_t i = 0; i < BH; ++i) g.dc0[i] += dc[i];
+        common_grads<V>(s, in, g, dG, dG, Hs, dh.data());
+    }
+};
+
+template <class V>
+struct GRUKernel {
+    static constexpr std::size_t states = 1;
+    xt::xarray<V> hs;
+    xt::xarray<V> acts;  // [T, B, 3H]: r, z, n after their activations
+    xt::xarray<V> hn;    // [T, B, H]: h_{t-1} W_hn^T + b_hn, which r multiplies
+
+    void forward(const Seq& s, const Raw<V>& in) {
+        const std::size_t T = s.T, B = s.B, H = s.H, G = s.G, BH = s.BH();
+        acts = xt::xarray<V>::from_shape({T, B, G});
+        hn = xt::xarray<V>::from_shape({T, B, H});
+        hs = xt::xarray<V>::from_shape({T, B, H});
+        V *A = acts.data(), *HN = hn.data(), *Hs = hs.data();
+        project<V>(s, in.x, in.w_ih, bias_row<V>(s, in, false), A);
         std::vector<V> gh(B * G);  // h_{t-1} W_hh^T + b_hh for one step
         for (std::size_t k = 0; k < T; ++k) {
             const std::size_t t = s.t(k);
-            const V* hp = k > 0 ? Hs + s.t(k - 1) * BH : h0v;
+            const V* hp = k > 0 ? Hs + s.t(k - 1) * BH : in.h0;
             for (std::size_t b = 0; b < B; ++b) {
-                if (bhh) std::copy_n(bhh, G, gh.data() + b * G);
+                if (in.b_hh) std::copy_n(in.b_hh, G, gh.data() + b * G);
                 else std::fill_n(gh.data() + b * G, G, V(0));
             }
-            if (hp) gemm<V>(hp, Whh, gh.data(), B, H, G, false, true, V(1));
+            if (hp) gemm<V>(hp, in.w_hh, gh.data(), B, H, G, false, true, V(1));
             for (std::size_t b = 0; b < B; ++b) {
                 if (!s.valid(t, b)) continue;
                 V* a = A + (t * B + b) * G;  // x_r, x_z, x_n -> r, z, n
@@ -525,55 +548,235 @@ SequenceResult gru_sequence(const Tensor& x, const Tensor& h0, const Tensor& w_i
             }
             keep_padded_rows<V>(s, t, hp, Hs + t * BH);
         }
-        auto link = std::make_shared<FinalsLink<V>>();
-        const bool padded = s.padded();
-        xt::xarray<V> out = padded ? masked_output<V>(s, hs) : std::move(hs);
-        if (padded) sv->hs = std::move(hs);
-        const Tensor y = detail::result(s.op, std::move(out), inputs, [s, sv, link](BackwardCtx& c) {
-            const std::size_t T = s.T, B = s.B, H = s.H, G = s.G, BH = s.BH();
-            const V* A = sv->acts.data();
-            const V* HN = sv->hn.data();
-            const V* Hs = s.padded() ? sv->hs.data() : c.out<V>().data();
-            const V* Whh = c.in<V>(2).data();
-            const V* h0v = s.has_h0 ? c.in<V>(s.i_h0()).data() : nullptr;
-            const xt::xarray<V>& gy = c.grad_out<V>();
-            xt::xarray<V> dh = take_finals_grad<V>(s, *link, 1);  // as in lstm_sequence
-            V* D = dh.data();
-            xt::xarray<V> dgx = xt::xarray<V>::from_shape({T, B, G}), dgh = xt::xarray<V>::from_shape({T, B, G});
-            for (std::size_t k = T; k-- > 0;) {
-                const std::size_t t = s.t(k);
-                const V* hp = k > 0 ? Hs + s.t(k - 1) * BH : h0v;
-                for (std::size_t b = 0; b < B; ++b) {
-                    V* dx = dgx.data() + (t * B + b) * G;
-                    V* dhh = dgh.data() + (t * B + b) * G;
-                    if (!s.valid(t, b)) {
-                        std::fill_n(dx, G, V(0));
-                        std::fill_n(dhh, G, V(0));
-                        continue;
-                    }
-                    const V* a = A + (t * B + b) * G;
-                    const V *r = a, *z = a + H, *n = a + 2 * H;
-                    const V* hnr = HN + t * BH + b * H;
-                    const V* gyr = gy.data() + t * BH + b * H;
-                    V* dr = D + b * H;
-                    for (std::size_t j = 0; j < H; ++j) {
-                        const V dhj = dr[j] + gyr[j];
-                        const V hpj = hp ? hp[b * H + j] : V(0);
-                        const V dpre_n = dhj * (V(1) - z[j]) * (V(1) - n[j] * n[j]);
-                        const V dpre_z = dhj * (hpj - n[j]) * z[j] * (V(1) - z[j]);
-                        const V dpre_r = dpre_n * hnr[j] * r[j] * (V(1) - r[j]);
-                        dx[j] = dhh[j] = dpre_r;
-                        dx[H + j] = dhh[H + j] = dpre_z;
-                        dx[2 * H + j] = dpre_n;
-                        dhh[2 * H + j] = dpre_n * r[j];
-                        dr[j] = dhj * z[j];  // h' = ... + z * h: the direct path; the GEMM adds the rest
-                    }
+    }
+    std::vector<const V*> state_bufs(const V* h) const { return {h}; }
+
+    void backward(const Seq& s, const Raw<V>& in, const V* Hs, V* gy, const V* fin, const Grads<V>& g) {
+        const std::size_t T = s.T, B = s.B, H = s.H, G = s.G, BH = s.BH();
+        const V* A = acts.data();
+        const V* HN = hn.data();
+        std::vector<V> dh(fin, fin + BH);  // as in LSTMKernel
+        V* D = dh.data();
+        xt::xarray<V> dgx = xt::xarray<V>::from_shape({T, B, G}), dgh = xt::xarray<V>::from_shape({T, B, G});
+        for (std::size_t k = T; k-- > 0;) {
+            const std::size_t t = s.t(k);
+            const V* hp = k > 0 ? Hs + s.t(k - 1) * BH : in.h0;
+            for (std::size_t b = 0; b < B; ++b) {
+                V* dx = dgx.data() + (t * B + b) * G;
+                V* dhh = dgh.data() + (t * B + b) * G;
+                if (!s.valid(t, b)) {
+                    std::fill_n(dx, G, V(0));
+                    std::fill_n(dhh, G, V(0));
+                    continue;
                 }
-                gemm<V>(dgh.data() + t * B * G, Whh, D, B, G, H, false, false, V(1));  // d h_{t-1}
+                const V* a = A + (t * B + b) * G;
+                const V *r = a, *z = a + H, *n = a + 2 * H;
+                const V* hnr = HN + t * BH + b * H;
+                const V* gyr = gy + t * BH + b * H;
+                V* dr = D + b * H;
+                for (std::size_t j = 0; j < H; ++j) {
+                    const V dhj = dr[j] + gyr[j];
+                    const V hpj = hp ? hp[b * H + j] : V(0);
+                    const V dpre_n = dhj * (V(1) - z[j]) * (V(1) - n[j] * n[j]);
+                    const V dpre_z = dhj * (hpj - n[j]) * z[j] * (V(1) - z[j]);
+                    const V dpre_r = dpre_n * hnr[j] * r[j] * (V(1) - r[j]);
+                    dx[j] = dhh[j] = dpre_r;
+                    dx[H + j] = dhh[H + j] = dpre_z;
+                    dx[2 * H + j] = dpre_n;
+                    dhh[2 * H + j] = dpre_n * r[j];
+                    dr[j] = dhj * z[j];  // h' = ... + z * h: the direct path; the GEMM adds the rest
+                }
             }
-            common_grads<V>(c, s, dgx.data(), dgh.data(), Hs, D);
-        });
-        return finish<V>(s, y, {padded ? sv->hs.data() : y.value<V>().data()}, link);
+            gemm<V>(dgh.data() + t * B * G, in.w_hh, D, B, G, H, false, false, V(1));  // d h_{t-1}
+        }
+        common_grads<V>(s, in, g, dgx.data(), dgh.data(), Hs, D);
+    }
+};
+
+// ---- the drivers: one direction, or both at once ------------------------------------------------
+
+// One direction as one tape entry (plus the final-states entry). Unpadded, the output is the states
+// array itself and backward reads the states from it.
+template <template <class> class K, class V>
+SequenceResult run_one(const Seq& s, const std::vector<Tensor>& inputs, const Raw<V>& raw) {
+    auto k = std::make_shared<K<V>>();
+    k->forward(s, raw);
+    auto link = std::make_shared<FinalsLink<V>>();
+    const bool padded = s.padded();
+    xt::xarray<V> out = padded ? masked_output<V>(s, k->hs) : std::move(k->hs);
+    const Tensor y = detail::result(s.op, std::move(out), inputs, [s, k, link](BackwardCtx& c) {
+        const Raw<V> in = raw_inputs<V>(c, s);
+        const V* Hs = s.padded() ? k->hs.data() : c.out<V>().data();
+        xt::xarray<V> gy = c.take_grad_out<V>();
+        const std::vector<V> fin = finals_grad<V>(*link, K<V>::states, 1, 0, s.BH());
+        *link = {};  // taken: free the final states' gradient
+        const Grads<V> g = grad_buffers<V>(c, s);
+        k->backward(s, in, Hs, gy.data(), fin.data(), g);
+    });
+    return finish<V>({&s}, y, {k->state_bufs(padded ? k->hs.data() : y.value<V>().data())}, link);
+}
+
+// Both directions of a bidirectional layer as one tape entry: output [T, B, 2H] (forward states,
+// then reverse), h_n [2, B, H]. Forward and backward each run the two directions through run_two:
+// at once when the BLAS has two or more threads, unless an input of the reverse direction is also
+// one of the forward's (their gradients would then share a buffer), one after the other otherwise.
+template <template <class> class K, class V>
+SequenceResult run_both(const char* op, const Seq& s0, const Seq& s1, const std::vector<Tensor>& inputs,
+                        const Raw<V>& raw0, const Raw<V>& raw1) {
+    bool apart = true;
+    for (std::size_t i = s1.first; i < s1.end(); ++i)
+        for (std::size_t j = 0; j < s0.end(); ++j) apart = apart && !inputs[i].same(inputs[j]);
+    auto k0 = std::make_shared<K<V>>(), k1 = std::make_shared<K<V>>();
+    detail::run_two([&] { k0->forward(s0, raw0); }, [&] { k1->forward(s1, raw1); });
+    const std::size_t T = s0.T, B = s0.B, H = s0.H;
+    xt::xarray<V> out = xt::xarray<V>::from_shape({T, B, 2 * H});
+    for (std::size_t t = 0; t < T; ++t)
+        for (std::size_t b = 0; b < B; ++b) {
+            V* o = out.data() + (t * B + b) * 2 * H;
+            const std::size_t r = (t * B + b) * H;
+            if (s0.valid(t, b)) {
+                std::copy_n(k0->hs.data() + r, H, o);
+                std::copy_n(k1->hs.data() + r, H, o + H);
+            } else {
+                std::fill_n(o, 2 * H, V(0));
+            }
+        }
+    auto link = std::make_shared<FinalsLink<V>>();
+    const Tensor y = detail::result(op, std::move(out), inputs, [s0, s1, k0, k1, link, apart](BackwardCtx& c) {
+        const std::size_t T = s0.T, B = s0.B, H = s0.H, F = s0.F, BH = s0.BH(), S = K<V>::states;
+        const V* gy = c.grad_out<V>().data();
+        xt::xarray<V> g0 = xt::xarray<V>::from_shape({T, B, H}), g1 = xt::xarray<V>::from_shape({T, B, H});
+        for (std::size_t r = 0; r < T * B; ++r) {
+            std::copy_n(gy + r * 2 * H, H, g0.data() + r * H);
+            std::copy_n(gy + r * 2 * H + H, H, g1.data() + r * H);
+        }
+        const std::vector<V> fin0 = finals_grad<V>(*link, S, 2, 0, BH), fin1 = finals_grad<V>(*link, S, 2, 1, BH);
+        *link = {};  // taken: free the final states' gradient
+        const Raw<V> in0 = raw_inputs<V>(c, s0), in1 = raw_inputs<V>(c, s1);
+        // x's gradient: the forward direction's into x's buffer, the reverse one's apart, then added.
+        std::vector<V> dx1(c.needs(0) ? T * B * F : 0);
+        const Grads<V> gr0 = grad_buffers<V>(c, s0), gr1 = grad_buffers<V>(c, s1, dx1.empty() ? nullptr : dx1.data());
+        detail::run_two([&] { k0->backward(s0, in0, k0->hs.data(), g0.data(), fin0.data(), gr0); },
+                        [&] { k1->backward(s1, in1, k1->hs.data(), g1.data(), fin1.data(), gr1); }, apart);
+        for (std::size_t i = 0; i < dx1.size(); ++i) gr0.dx[i] += dx1[i];
+    });
+    return finish<V>({&s0, &s1}, y, {k0->state_bufs(k0->hs.data()), k1->state_bufs(k1->hs.data())}, link);
+}
+
+const char* both_op(Cell cell) {
+    switch (cell) {
+        case Cell::lstm: return "lstm_sequence_bidirectional";
+        case Cell::gru: return "gru_sequence_bidirectional";
+        default: return "rnn_sequence_bidirectional";
+    }
+}
+
+// Checks both directions (each named in its messages) and lays out the inputs: x, then the
+// forward direction's, then the reverse one's.
+struct Both {
+    Seq s0, s1;
+    std::vector<Tensor> inputs;
+};
+
+Both check_both(const char* op_forward, const char* op_reverse, Cell cell, std::size_t gates, const Tensor& x,
+                const DirectionWeights& fw, const DirectionWeights& rv, bool reverse_option,
+                const std::vector<std::int64_t>& lengths, bool relu) {
+    if (reverse_option)
+        throw ValueError(fmt::format("{}: options.reverse must be false: the op runs both directions",
+                                     both_op(cell)));
+    const bool lstm = cell == Cell::lstm;
+    if (!lstm && (fw.c0.defined() || rv.c0.defined()))
+        throw ValueError(fmt::format("{}: c0 is given, but only an LSTM has a cell state; leave it undefined",
+                                     both_op(cell)));
+    Both r;
+    r.s0 = check_inputs(op_forward, cell, gates, x, fw.h0, lstm ? &fw.c0 : nullptr, fw.w_ih, fw.w_hh, fw.b_ih,
+                        fw.b_hh, false, lengths);
+    r.s1 = check_inputs(op_reverse, cell, gates, x, rv.h0, lstm ? &rv.c0 : nullptr, rv.w_ih, rv.w_hh, rv.b_ih,
+                        rv.b_hh, true, lengths);
+    if (r.s1.H != r.s0.H)
+        throw ShapeError(fmt::format("{}: the directions' hidden sizes differ: w_hh {} and {}", op_forward,
+                                     shape_str(fw.w_hh.shape()), shape_str(rv.w_hh.shape())));
+    r.s0.relu = r.s1.relu = relu;
+    r.inputs.push_back(x);
+    add_inputs(r.inputs, r.s0, fw.h0, lstm ? &fw.c0 : nullptr, fw.w_ih, fw.w_hh, fw.b_ih, fw.b_hh);
+    r.s1.first = r.s0.end();
+    add_inputs(r.inputs, r.s1, rv.h0, lstm ? &rv.c0 : nullptr, rv.w_ih, rv.w_hh, rv.b_ih, rv.b_hh);
+    return r;
+}
+
+template <class V>
+Raw<V> raw_of(const Seq& s, const Tensor& x, const DirectionWeights& w, bool lstm) {
+    return raw_inputs<V>(s, x, w.h0, lstm ? &w.c0 : nullptr, w.w_ih, w.w_hh, w.b_ih, w.b_hh);
+}
+
+}  // namespace
+
+// ---- the ops ------------------------------------------------------------------------------------
+SequenceResult rnn_sequence(const Tensor& x, const Tensor& h0, const Tensor& w_ih, const Tensor& w_hh,
+                            const Tensor& b_ih, const Tensor& b_hh, const RNNSequenceOptions& options) {
+    Seq s = check_inputs("rnn_sequence", Cell::elman, 1, x, h0, nullptr, w_ih, w_hh, b_ih, b_hh, options.reverse,
+                         options.lengths);
+    s.relu = options.relu;
+    std::vector<Tensor> inputs{x};
+    add_inputs(inputs, s, h0, nullptr, w_ih, w_hh, b_ih, b_hh);
+    return dispatch(x.dtype(), [&]<class V>(V) {
+        return run_one<ElmanKernel, V>(s, inputs, raw_inputs<V>(s, x, h0, nullptr, w_ih, w_hh, b_ih, b_hh));
+    });
+}
+
+SequenceResult lstm_sequence(const Tensor& x, const Tensor& h0, const Tensor& c0, const Tensor& w_ih,
+                             const Tensor& w_hh, const Tensor& b_ih, const Tensor& b_hh,
+                             const SequenceOptions& options) {
+    const Seq s = check_inputs("lstm_sequence", Cell::lstm, 4, x, h0, &c0, w_ih, w_hh, b_ih, b_hh, options.reverse,
+                               options.lengths);
+    std::vector<Tensor> inputs{x};
+    add_inputs(inputs, s, h0, &c0, w_ih, w_hh, b_ih, b_hh);
+    return dispatch(x.dtype(), [&]<class V>(V) {
+        return run_one<LSTMKernel, V>(s, inputs, raw_inputs<V>(s, x, h0, &c0, w_ih, w_hh, b_ih, b_hh));
+    });
+}
+
+SequenceResult gru_sequence(const Tensor& x, const Tensor& h0, const Tensor& w_ih, const Tensor& w_hh,
+                            const Tensor& b_ih, const Tensor& b_hh, const SequenceOptions& options) {
+    const Seq s = check_inputs("gru_sequence", Cell::gru, 3, x, h0, nullptr, w_ih, w_hh, b_ih, b_hh, options.reverse,
+                               options.lengths);
+    std::vector<Tensor> inputs{x};
+    add_inputs(inputs, s, h0, nullptr, w_ih, w_hh, b_ih, b_hh);
+    return dispatch(x.dtype(), [&]<class V>(V) {
+        return run_one<GRUKernel, V>(s, inputs, raw_inputs<V>(s, x, h0, nullptr, w_ih, w_hh, b_ih, b_hh));
+    });
+}
+
+SequenceResult rnn_sequence_bidirectional(const Tensor& x, const DirectionWeights& forward,
+                                          const DirectionWeights& reverse, const RNNSequenceOptions& options) {
+    const Both b = check_both("rnn_sequence_bidirectional (forward direction)",
+                              "rnn_sequence_bidirectional (reverse direction)", Cell::elman, 1, x, forward, reverse,
+                              options.reverse, options.lengths, options.relu);
+    return dispatch(x.dtype(), [&]<class V>(V) {
+        return run_both<ElmanKernel, V>("rnn_sequence_bidirectional", b.s0, b.s1, b.inputs,
+                                        raw_of<V>(b.s0, x, forward, false), raw_of<V>(b.s1, x, reverse, false));
+    });
+}
+
+SequenceResult lstm_sequence_bidirectional(const Tensor& x, const DirectionWeights& forward,
+                                           const DirectionWeights& reverse, const SequenceOptions& options) {
+    const Both b = check_both("lstm_sequence_bidirectional (forward direction)",
+                              "lstm_sequence_bidirectional (reverse direction)", Cell::lstm, 4, x, forward, reverse,
+                              options.reverse, options.lengths, false);
+    return dispatch(x.dtype(), [&]<class V>(V) {
+        return run_both<LSTMKernel, V>("lstm_sequence_bidirectional", b.s0, b.s1, b.inputs,
+                                       raw_of<V>(b.s0, x, forward, true), raw_of<V>(b.s1, x, reverse, true));
+    });
+}
+
+SequenceResult gru_sequence_bidirectional(const Tensor& x, const DirectionWeights& forward,
+                                          const DirectionWeights& reverse, const SequenceOptions& options) {
+    const Both b = check_both("gru_sequence_bidirectional (forward direction)",
+                              "gru_sequence_bidirectional (reverse direction)", Cell::gru, 3, x, forward, reverse,
+                              options.reverse, options.lengths, false);
+    return dispatch(x.dtype(), [&]<class V>(V) {
+        return run_both<GRUKernel, V>("gru_sequence_bidirectional", b.s0, b.s1, b.inputs,
+                                      raw_of<V>(b.s0, x, forward, false), raw_of<V>(b.s1, x, reverse, false));
     });
 }
 

@@ -80,5 +80,33 @@ SequenceResult lstm_sequence(const Tensor& x, const Tensor& h0, const Tensor& c0
 SequenceResult gru_sequence(const Tensor& x, const Tensor& h0, const Tensor& w_ih, const Tensor& w_hh,
                             const Tensor& b_ih, const Tensor& b_hh, const SequenceOptions& options = {});
 
+/// One direction's weights and initial states for the bidirectional ops; each as in the
+/// one-direction op (c0 only for the LSTM; undefined h0, c0: zeros; b_ih and b_hh both or neither).
+struct DirectionWeights {
+    Tensor w_ih, w_hh, b_ih, b_hh, h0, c0;
+};
+
+/// Both directions of a bidirectional Elman layer as one op: what rnn_sequence() computes with
+/// `forward` and with `reverse` (options.reverse must be false; the lengths apply to both), with
+/// output [T, B, 2H] (the forward direction's states, then the reverse one's, as
+/// torch.nn.RNN(bidirectional=True) lays them out) and h_n [2, B, H] (forward, reverse).
+///
+/// When the BLAS may use two or more threads (blas_threads()), the two directions run at once, on
+/// the calling thread and one more, each with half the BLAS's threads, forward and backward; with
+/// one, one after the other. The numbers are the same either way. If one tensor is an input of
+/// both directions (the same weight given twice, say), backward runs them one after the other.
+SequenceResult rnn_sequence_bidirectional(const Tensor& x, const DirectionWeights& forward,
+                                          const DirectionWeights& reverse, const RNNSequenceOptions& options = {});
+
+/// Both directions of a bidirectional LSTM layer as one op, as rnn_sequence_bidirectional() does
+/// for Elman; c_n [2, B, H] besides.
+SequenceResult lstm_sequence_bidirectional(const Tensor& x, const DirectionWeights& forward,
+                                           const DirectionWeights& reverse, const SequenceOptions& options = {});
+
+/// Both directions of a bidirectional GRU layer as one op, as rnn_sequence_bidirectional() does
+/// for Elman.
+SequenceResult gru_sequence_bidirectional(const Tensor& x, const DirectionWeights& forward,
+                                          const DirectionWeights& reverse, const SequenceOptions& options = {});
+
 /// @}
 }  // namespace tapegrad

@@ -104,7 +104,7 @@ StepMasks make_masks(const std::vector<std::int64_t>& lengths, std::size_t T, st
 
 RecurrentOutput run_recurrent(const RecurrentSpec& s, const Tensor& input, const std::vector<Tensor>& init,
                               const std::vector<std::int64_t>& lengths, const ProjectFn& project,
-                              const StepFn& step, const SequenceFn& sequence) {
+                              const StepFn& step, const SequenceFn& sequence, const BothFn& both) {
     const std::size_t H = s.hidden_size, D = s.num_directions, L = s.num_layers, S = s.state_names.size();
     const char* name = s.layer.c_str();
     if (!input.defined() || input.dim() != 3)
@@ -149,6 +149,20 @@ RecurrentOutput run_recurrent(const RecurrentSpec& s, const Tensor& input, const
     std::vector<std::vector<Tensor>> finals(S);  // per state, index layer * D + direction
     Tensor layer_in = x;
     for (std::size_t l = 0; l < L; ++l) {
+        if (fused && D == 2 && both) {  // both directions as one op, at once where threads allow
+            std::vector<Tensor> st[2] = {std::vector<Tensor>(S), std::vector<Tensor>(S)};
+            for (std::size_t d = 0; d < 2; ++d)
+                for (std::size_t i = 0; i < S; ++i)
+                    if (i < init.size() && init[i].defined()) st[d][i] = select(init[i], 0, static_cast<long>(l * 2 + d));
+            SequenceResult r = both(l, layer_in, st[0], st[1], lengths);
+            for (std::size_t d = 0; d < 2; ++d) {
+                finals[0].push_back(select(r.h_n, 0, static_cast<long>(d)));
+                if (S > 1) finals[1].push_back(select(r.c_n, 0, static_cast<long>(d)));
+            }
+            layer_in = r.output;
+            if (l + 1 < L && s.dropout > 0.0 && s.training) layer_in = dropout(layer_in, s.dropout, true);
+            continue;
+        }
         std::vector<Tensor> dir_out;
         for (std::size_t d = 0; d < D; ++d) {
             const std::size_t ld = l * D + d;

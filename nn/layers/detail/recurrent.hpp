@@ -42,6 +42,14 @@ using SequenceFn = std::function<SequenceResult(std::size_t ld, const Tensor& la
                                                 const std::vector<Tensor>& init, bool reverse,
                                                 const std::vector<std::int64_t>& lengths)>;
 
+// Both directions of a bidirectional layer at once (rnn_sequence_bidirectional and its kin): layer
+// l's input, each direction's initial states (rows 2l and 2l+1 of the weights) and the lengths ->
+// output [T, B, 2H] and final states [2, B, H] each. Used in place of SequenceFn when given.
+using BothFn = std::function<SequenceResult(std::size_t layer, const Tensor& layer_in,
+                                            const std::vector<Tensor>& init_forward,
+                                            const std::vector<Tensor>& init_reverse,
+                                            const std::vector<std::int64_t>& lengths)>;
+
 struct RecurrentOutput {
     Tensor output;               // [T, B, D*H] (or [B, T, D*H] with batch_first)
     std::vector<Tensor> finals;  // per state: [num_layers*D, B, H], row layer*D + direction
@@ -51,7 +59,8 @@ struct RecurrentOutput {
 // each sequence ends (and the reverse direction starts) at its own last step.
 RecurrentOutput run_recurrent(const RecurrentSpec& spec, const Tensor& input, const std::vector<Tensor>& init,
                               const std::vector<std::int64_t>& lengths, const ProjectFn& project,
-                              const StepFn& step, const SequenceFn& sequence = nullptr);
+                              const StepFn& step, const SequenceFn& sequence = nullptr,
+                              const BothFn& both = nullptr);
 
 // U(-1/sqrt(hidden), 1/sqrt(hidden)), PyTorch's initialisation of every recurrent parameter.
 Tensor init_recurrent(std::size_t hidden, const Shape& shape);

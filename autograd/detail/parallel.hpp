@@ -1,0 +1,20 @@
+// tapegrad: two independent pieces of work at once, sharing the BLAS's threads (parallel.cpp).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+
+namespace tapegrad::detail {
+
+// Runs a and b. When `together` and the BLAS may use two or more threads, they run at once, a on
+// the caller and b on one more thread, and the BLAS runs with half its threads until both end, so
+// the two never ask for more cores than the BLAS was given. Otherwise (one BLAS thread: the user
+// asked for one core) a runs, then b. a and b must not touch the same memory except to read it.
+// Run at once, an exception from either is rethrown once both have ended (a's first); one after
+// the other, an exception from a is rethrown at once, and b does not run.
+void run_two(const std::function<void()>& a, const std::function<void()>& b, bool together = true);
+
+// How many run_two calls in this process have run their two pieces at once (for tests).
+std::uint64_t runs_together();
+
+}  // namespace tapegrad::detail

@@ -1,0 +1,97 @@
+// tapegrad: detail::run_two (detail/parallel.hpp) and the BLAS thread count (blas_info.hpp).
+// The bidirectional sequence ops run their two directions through run_two. OpenBLAS's thread
+// count is one number for the process, so the halving is counted: the first run_two to start
+// halves it and the last to end restores it.
+#include <algorithm>
+#include <atomic>
+#include <exception>
+#include <mutex>
+#include <system_error>
+#include <thread>
+
+#include "blas_info.hpp"
+#include "detail/parallel.hpp"
+
+extern "C" {
+int openblas_get_num_threads(void);
+void openblas_set_num_threads(int);
+}
+
+namespace tapegrad {
+
+namespace {
+std::mutex split_mutex;
+int splits_active = 0;  // run_two calls running their pieces at once now
+int threads_before = 1;  // the BLAS's thread count when the first of them started
+std::atomic<std::uint64_t> together_count{0};
+}  // namespace
+
+int blas_threads() {
+    std::lock_guard<std::mutex> lock(split_mutex);
+    return splits_active > 0 ? threads_before : std::max(1, openblas_get_num_threads());
+}
+
+void set_blas_threads(int n) {
+    if (n < 1) n = 1;
+    std::lock_guard<std::mutex> lock(split_mutex);
+    if (splits_active > 0) threads_before = n;  // applies once the pieces running now end
+    else openblas_set_num_threads(n);
+}
+
+namespace detail {
+
+void run_two(const std::function<void()>& a, const std::function<void()>& b, bool together) {
+    {
+        std::lock_guard<std::mutex> lock(split_mutex);
+        const int threads = splits_active > 0 ? threads_before : openblas_get_num_threads();
+        together = together && threads >= 2;
+        if (together && splits_active++ == 0) {
+            threads_before = threads;
+            openblas_set_num_threads(std::max(1, threads / 2));
+        }
+    }
+    if (!together) {
+        a();
+        b();
+        return;
+    }
+    // Restores the BLAS's threads when the last piece running at once has ended, whatever happens.
+    struct Restore {
+        ~Restore() {
+            std::lock_guard<std::mutex> lock(split_mutex);
+            if (--splits_active == 0) openblas_set_num_threads(threads_before);
+        }
+    } restore;
+    std::exception_ptr ea, eb;
+    {
+        std::jthread worker;
+        try {
+            worker = std::jthread([&] {
+                try {
+                    b();
+                } catch (...) {
+                    eb = std::current_exception();
+                }
+            });
+        } catch (const std::system_error&) {  // no thread to be had: b runs after a, on the caller
+        }
+        try {
+            a();
+        } catch (...) {
+            ea = std::current_exception();
+        }
+        if (!worker.joinable()) {
+            if (ea) std::rethrow_exception(ea);
+            b();
+            return;
+        }
+    }  // joins the worker
+    together_count.fetch_add(1, std::memory_order_relaxed);
+    if (ea) std::rethrow_exception(ea);
+    if (eb) std::rethrow_exception(eb);
+}
+
+std::uint64_t runs_together() { return together_count.load(std::memory_order_relaxed); }
+
+}  // namespace detail
+}  // namespace tapegrad
