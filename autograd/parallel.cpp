@@ -2,6 +2,17 @@
 // The bidirectional sequence ops run their two directions through run_two. OpenBLAS's thread
 // count is one number for the process, so the halving is counted: the first run_two to start
 // halves it and the last to end restores it.
+//
+// OpenBLAS's worker threads do not sleep when a product ends: they spin, yielding, for about 2^28
+// cycles (OPENBLAS_THREAD_TIMEOUT) waiting for the next one. A step that ran any product on two
+// threads leaves one spinning through the whole of the next run_two, a third thread on two cores:
+// bidirectional config (d) at two threads took either 21 or 30 ms per step, depending on the run.
+// So the first run_two to start, when each piece gets one thread, also stops OpenBLAS's workers (blas_thread_shutdown_, exported
+// for its own fork handler), and OpenBLAS starts them again at its next product on several
+// threads; that made (d) a steady 22 ms. Declared weak: a BLAS without it runs as before. The
+// stop is safe only while no product uses a worker; tapegrad's own products are counted
+// (gemms_in_flight), and a program that calls the BLAS itself from other threads at the same time
+// should give it one thread (it would oversubscribe the cores otherwise anyway).
 #include <algorithm>
 #include <atomic>
 #include <exception>
@@ -10,11 +21,13 @@
 #include <thread>
 
 #include "blas_info.hpp"
+#include "detail/kernels.hpp"
 #include "detail/parallel.hpp"
 
 extern "C" {
 int openblas_get_num_threads(void);
 void openblas_set_num_threads(int);
+int blas_thread_shutdown_(void) __attribute__((weak));
 }
 
 namespace tapegrad {
@@ -48,6 +61,11 @@ void run_two(const std::function<void()>& a, const std::function<void()>& b, boo
         if (together && splits_active++ == 0) {
             threads_before = threads;
             openblas_set_num_threads(std::max(1, threads / 2));
+            // Only when each piece runs on one thread (with more, they use the workers), and only
+            // when no product is running (one on another thread may be using a worker). A product
+            // that starts after this check reads the count of one set above and uses no worker.
+            std::atomic_thread_fence(std::memory_order_seq_cst);  // the count's store before the load
+            if (threads / 2 == 1 && blas_thread_shutdown_ && gemms_in_flight.load() == 0) blas_thread_shutdown_();
         }
     }
     if (!together) {

@@ -83,7 +83,12 @@ SequenceResult gru_sequence(const Tensor& x, const Tensor& h0, const Tensor& w_i
 /// One direction's weights and initial states for the bidirectional ops; each as in the
 /// one-direction op (c0 only for the LSTM; undefined h0, c0: zeros; b_ih and b_hh both or neither).
 struct DirectionWeights {
-    Tensor w_ih, w_hh, b_ih, b_hh, h0, c0;
+    Tensor w_ih;  ///< [G, F], G = H (Elman), 4H (LSTM) or 3H (GRU)
+    Tensor w_hh;  ///< [G, H]
+    Tensor b_ih;  ///< [G], or undefined together with b_hh
+    Tensor b_hh;  ///< [G], or undefined together with b_ih
+    Tensor h0;    ///< [B, H] the initial state, or undefined (zeros)
+    Tensor c0;    ///< [B, H] the LSTM's initial cell state, or undefined (zeros); LSTM only
 };
 
 /// Both directions of a bidirectional Elman layer as one op: what rnn_sequence() computes with

@@ -4,6 +4,7 @@
 // fused cross-entropy, where a scalar libm call per element showed in profiles.
 #pragma once
 
+#include <atomic>
 #include <cmath>
 #include <cstddef>
 #include <cstring>
@@ -22,6 +23,10 @@ inline void check_blas_once() {
     (void)checked;
 }
 
+// Matrix products running now in this process (run_two stops OpenBLAS's idle workers only when
+// none is: parallel.cpp).
+inline std::atomic<int> gemms_in_flight{0};
+
 // C[m, n] = op(A) @ op(B) + beta C, on row-major buffers; op(X) is X or X^T.
 // A is stored [m, k] (or [k, m] when ta), B is stored [k, n] (or [n, k] when tb).
 // k = 0 gives beta C (zeros when beta is 0, whatever C held).
@@ -38,10 +43,12 @@ void gemm(const T* A, const T* B, T* C, std::size_t m, std::size_t k, std::size_
     const auto M = static_cast<blasint>(m), N = static_cast<blasint>(n), K = static_cast<blasint>(k);
     const blasint lda = ta ? M : K, ldb = tb ? K : N;
     const CBLAS_TRANSPOSE opa = ta ? CblasTrans : CblasNoTrans, opb = tb ? CblasTrans : CblasNoTrans;
+    gemms_in_flight.fetch_add(1);
     if constexpr (std::is_same_v<T, float>)
         cblas_sgemm(CblasRowMajor, opa, opb, M, N, K, 1.0f, A, lda, B, ldb, beta, C, N);
     else
         cblas_dgemm(CblasRowMajor, opa, opb, M, N, K, 1.0, A, lda, B, ldb, beta, C, N);
+    gemms_in_flight.fetch_sub(1);
 }
 
 #if defined(TAPEGRAD_AVX2_KERNELS)
