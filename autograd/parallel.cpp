@@ -7,12 +7,12 @@
 // cycles (OPENBLAS_THREAD_TIMEOUT) waiting for the next one. A step that ran any product on two
 // threads leaves one spinning through the whole of the next run_two, a third thread on two cores:
 // bidirectional config (d) at two threads took either 21 or 30 ms per step, depending on the run.
-// So the first run_two to start, when each piece gets one thread, also stops OpenBLAS's workers (blas_thread_shutdown_, exported
-// for its own fork handler), and OpenBLAS starts them again at its next product on several
-// threads; that made (d) a steady 22 ms. Declared weak: a BLAS without it runs as before. The
-// stop is safe only while no product uses a worker; tapegrad's own products are counted
-// (gemms_in_flight), and a program that calls the BLAS itself from other threads at the same time
-// should give it one thread (it would oversubscribe the cores otherwise anyway).
+// So the first run_two to start, when each piece gets one thread, also stops OpenBLAS's workers
+// (blas_thread_shutdown_, exported for its own fork handler), and OpenBLAS starts them again at
+// its next product on several threads; that made (d) a steady 22 ms. Declared weak: a BLAS
+// without it runs as before. The stop is safe only while no product uses a worker; tapegrad's own
+// products are counted (gemms_in_flight), and a program that calls the BLAS itself from other
+// threads at the same time should give it one thread (it would oversubscribe the cores otherwise).
 #include <algorithm>
 #include <atomic>
 #include <exception>

@@ -42,7 +42,7 @@ struct Config {
 };
 
 // Every configuration's letter, in the order `all` runs them.
-constexpr const char* config_names = "abcdefghijkl";
+constexpr const char* config_names = "abcdefghijklm";
 
 inline Config config_for(char c) {
     auto like = [](char base, char name, Cell cell) {
@@ -75,6 +75,7 @@ inline Config config_for(char c) {
             return k;
         }
         case 'l': return like('e', 'l', Cell::lstm);
+        case 'm': return like('d', 'm', Cell::lstm);
         default: return {'f', 0, 0, 0, 0, 0, false, true};
     }
 }
@@ -236,7 +237,7 @@ struct Args {
 
 inline void add_options(CLI::App& app, Args& a) {
     app.add_option("--config", a.configs, "configurations to run: a b c d e f g h i j k l, or all (repeatable)")
-        ->check(CLI::IsMember({"a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "l", "all"}))
+        ->check(CLI::IsMember({"a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "l", "m", "all"}))
         ->capture_default_str();
     app.add_option("--steps", a.steps, "timed training steps per configuration (repetitions for f: at least 20)")
         ->check(CLI::PositiveNumber)

@@ -12,6 +12,7 @@
 #include <fmt/format.h>
 #include <tapegrad/tapegrad.hpp>
 
+#include "sequence_test_util.hpp"
 #include "test_util.hpp"
 
 using namespace tapegrad;
@@ -19,18 +20,6 @@ using namespace tapegrad::test;
 using Catch::Matchers::Contains;
 
 namespace {
-
-enum class Kind { tanh, relu, lstm, gru };
-const Kind kKinds[] = {Kind::tanh, Kind::relu, Kind::lstm, Kind::gru};
-const char* kind_name(Kind k) {
-    switch (k) {
-        case Kind::tanh: return "rnn tanh";
-        case Kind::relu: return "rnn relu";
-        case Kind::lstm: return "lstm";
-        default: return "gru";
-    }
-}
-std::size_t gates(Kind k) { return k == Kind::lstm ? 4 : k == Kind::gru ? 3 : 1; }
 
 struct Inputs {
     Kind kind = Kind::tanh;
@@ -126,21 +115,6 @@ SequenceResult composed(const Inputs& in, bool reverse, const std::vector<std::i
     return r;
 }
 
-// A weighted loss over every result, so that each output step and each final state gets its own
-// gradient: the fused ops' final-state entry is exercised, not only their output.
-Tensor loss_of(const SequenceResult& r, std::uint64_t seed) {
-    Tensor l = weighted_sum(r.output, seed) + weighted_sum(r.h_n, seed + 1);
-    if (r.c_n.defined()) l = l + weighted_sum(r.c_n, seed + 2);
-    return l;
-}
-
-// Everything flattened into one vector, for full-Jacobian gradchecks.
-Tensor flat_result(const SequenceResult& r) {
-    std::vector<Tensor> parts{reshape(r.output, {-1}), reshape(r.h_n, {-1})};
-    if (r.c_n.defined()) parts.push_back(reshape(r.c_n, {-1}));
-    return concat(parts, 0);
-}
-
 // Values and every gradient of fused against composed.
 void require_same_as_composed(const Inputs& in, bool reverse, const std::vector<std::int64_t>& lengths, double tol) {
     std::vector<Tensor> grads[2], vals[2];
@@ -166,13 +140,6 @@ void require_same_as_composed(const Inputs& in, bool reverse, const std::vector<
 }
 
 }  // namespace
-
-// expr throws exactly the error type E with a message the matcher accepts.
-#define CHECK_THROWS_OF(expr, E, matcher) \
-    do {                                  \
-        CHECK_THROWS_AS(expr, E);         \
-        CHECK_THROWS_WITH(expr, matcher); \
-    } while (0)
 
 TEST_CASE("fused sequence ops: float64 gradcheck in every configuration", "[recurrent]") {
     manual_seed(11);

@@ -87,11 +87,8 @@ GRUResult GRU::forward(const Tensor& input, const Tensor& h0, const std::vector<
     };
     auto both = [&](std::size_t l, const Tensor& in, const std::vector<Tensor>& init_f,
                     const std::vector<Tensor>& init_r, const std::vector<std::int64_t>& len) {
-        auto dir = [&](std::size_t ld, const std::vector<Tensor>& init) {
-            const RecurrentWeights& w = weights_[ld];
-            return DirectionWeights{w.w_ih, w.w_hh, w.b_ih, w.b_hh, init[0], Tensor()};
-        };
-        return gru_sequence_bidirectional(in, dir(2 * l, init_f), dir(2 * l + 1, init_r), {.lengths = len});
+        return gru_sequence_bidirectional(in, detail::direction_weights(weights_[2 * l], init_f),
+                                          detail::direction_weights(weights_[2 * l + 1], init_r), {.lengths = len});
     };
     detail::RecurrentOutput r = detail::run_recurrent(spec, input, {h0}, lengths, project, step, sequence, both);
     return {r.output, r.finals[0]};

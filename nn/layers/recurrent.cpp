@@ -71,6 +71,10 @@ std::string recurrent_repr(const RecurrentShape& o, const std::string& extra) {
     return s;
 }
 
+DirectionWeights direction_weights(const RecurrentWeights& w, const std::vector<Tensor>& init) {
+    return {w.w_ih, w.w_hh, w.b_ih, w.b_hh, init.empty() ? Tensor() : init[0], init.size() > 1 ? init[1] : Tensor()};
+}
+
 namespace {
 // Per-step masks for variable lengths: keep[t] is [B, 1], 1 where step t is inside the sequence.
 // full[t] is true when no sequence is padded at t, so that step needs no masking at all.
@@ -147,20 +151,24 @@ RecurrentOutput run_recurrent(const RecurrentSpec& s, const Tensor& input, const
     const Tensor zero_state = fused ? Tensor() : zeros({B, H}, s.dtype);
 
     std::vector<std::vector<Tensor>> finals(S);  // per state, index layer * D + direction
+    // Layer l's output as the next layer's input: dropped out between layers when training.
+    auto next_input = [&](std::size_t l, const Tensor& out) {
+        return l + 1 < L && s.dropout > 0.0 && s.training ? dropout(out, s.dropout, true) : out;
+    };
     Tensor layer_in = x;
     for (std::size_t l = 0; l < L; ++l) {
         if (fused && D == 2 && both) {  // both directions as one op, at once where threads allow
             std::vector<Tensor> st[2] = {std::vector<Tensor>(S), std::vector<Tensor>(S)};
             for (std::size_t d = 0; d < 2; ++d)
                 for (std::size_t i = 0; i < S; ++i)
-                    if (i < init.size() && init[i].defined()) st[d][i] = select(init[i], 0, static_cast<long>(l * 2 + d));
+                    if (i < init.size() && init[i].defined())
+                        st[d][i] = select(init[i], 0, static_cast<long>(l * 2 + d));
             SequenceResult r = both(l, layer_in, st[0], st[1], lengths);
             for (std::size_t d = 0; d < 2; ++d) {
                 finals[0].push_back(select(r.h_n, 0, static_cast<long>(d)));
                 if (S > 1) finals[1].push_back(select(r.c_n, 0, static_cast<long>(d)));
             }
-            layer_in = r.output;
-            if (l + 1 < L && s.dropout > 0.0 && s.training) layer_in = dropout(layer_in, s.dropout, true);
+            layer_in = next_input(l, r.output);
             continue;
         }
         std::vector<Tensor> dir_out;
@@ -204,8 +212,7 @@ RecurrentOutput run_recurrent(const RecurrentSpec& s, const Tensor& input, const
             for (std::size_t i = 0; i < S; ++i) finals[i].push_back(state[i]);
             dir_out.push_back(stack(outs, 0));
         }
-        layer_in = D == 1 ? dir_out[0] : concat(dir_out, -1);  // [T, B, D*H]
-        if (l + 1 < L && s.dropout > 0.0 && s.training) layer_in = dropout(layer_in, s.dropout, true);
+        layer_in = next_input(l, D == 1 ? dir_out[0] : concat(dir_out, -1));  // [T, B, D*H]
     }
     RecurrentOutput r;
     r.output = s.batch_first ? transpose(layer_in, 0, 1) : layer_in;

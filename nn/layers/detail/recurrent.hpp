@@ -50,6 +50,10 @@ using BothFn = std::function<SequenceResult(std::size_t layer, const Tensor& lay
                                             const std::vector<Tensor>& init_reverse,
                                             const std::vector<std::int64_t>& lengths)>;
 
+// One direction of a bidirectional layer for the _bidirectional ops: its weights, and its initial
+// states as BothFn receives them (h0, then c0 for an LSTM; undefined for zeros).
+DirectionWeights direction_weights(const RecurrentWeights& w, const std::vector<Tensor>& init);
+
 struct RecurrentOutput {
     Tensor output;               // [T, B, D*H] (or [B, T, D*H] with batch_first)
     std::vector<Tensor> finals;  // per state: [num_layers*D, B, H], row layer*D + direction
