@@ -37,11 +37,14 @@ std::mutex split_mutex;
 int splits_active = 0;  // run_two calls running their pieces at once now
 int threads_before = 1;  // the BLAS's thread count when the first of them started
 std::atomic<std::uint64_t> together_count{0};
+
+// The count the user set (halved in OpenBLAS while pieces run at once); split_mutex held.
+int threads_set() { return splits_active > 0 ? threads_before : std::max(1, openblas_get_num_threads()); }
 }  // namespace
 
 int blas_threads() {
     std::lock_guard<std::mutex> lock(split_mutex);
-    return splits_active > 0 ? threads_before : std::max(1, openblas_get_num_threads());
+    return threads_set();
 }
 
 void set_blas_threads(int n) {
@@ -56,7 +59,7 @@ namespace detail {
 void run_two(const std::function<void()>& a, const std::function<void()>& b, bool together) {
     {
         std::lock_guard<std::mutex> lock(split_mutex);
-        const int threads = splits_active > 0 ? threads_before : openblas_get_num_threads();
+        const int threads = threads_set();
         together = together && threads >= 2;
         if (together && splits_active++ == 0) {
             threads_before = threads;

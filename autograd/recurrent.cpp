@@ -143,29 +143,27 @@ struct Raw {
             *c0 = nullptr;
 };
 
-template <class V>
-Raw<V> raw_inputs(const Seq& s, const Tensor& x, const Tensor& h0, const Tensor* c0, const Tensor& w_ih,
-                  const Tensor& w_hh, const Tensor& b_ih, const Tensor& b_hh) {
+// Input i's buffer comes from in(i): the op's input tensors forward, the tape entry's backward.
+template <class V, class In>
+Raw<V> raw_inputs(const Seq& s, In in) {
     Raw<V> r;
-    r.x = x.value<V>().data();
-    r.w_ih = w_ih.value<V>().data();
-    r.w_hh = w_hh.value<V>().data();
-    if (s.bias) r.b_ih = b_ih.value<V>().data(), r.b_hh = b_hh.value<V>().data();
-    if (s.has_h0) r.h0 = h0.value<V>().data();
-    if (s.has_c0) r.c0 = c0->value<V>().data();
+    r.x = in(0);
+    r.w_ih = in(s.i_wih());
+    r.w_hh = in(s.i_whh());
+    if (s.bias) r.b_ih = in(s.i_bih()), r.b_hh = in(s.i_bhh());
+    if (s.has_h0) r.h0 = in(s.i_h0());
+    if (s.has_c0) r.c0 = in(s.i_c0());
     return r;
 }
 
 template <class V>
-Raw<V> raw_inputs(const BackwardCtx& c, const Seq& s) {
-    Raw<V> r;
-    r.x = c.in<V>(0).data();
-    r.w_ih = c.in<V>(s.i_wih()).data();
-    r.w_hh = c.in<V>(s.i_whh()).data();
-    if (s.bias) r.b_ih = c.in<V>(s.i_bih()).data(), r.b_hh = c.in<V>(s.i_bhh()).data();
-    if (s.has_h0) r.h0 = c.in<V>(s.i_h0()).data();
-    if (s.has_c0) r.c0 = c.in<V>(s.i_c0()).data();
-    return r;
+Raw<V> raw_inputs(const Seq& s, const std::vector<Tensor>& inputs) {
+    return raw_inputs<V>(s, [&](std::size_t i) { return inputs[i].value<V>().data(); });
+}
+
+template <class V>
+Raw<V> raw_inputs(const Seq& s, const BackwardCtx& c) {
+    return raw_inputs<V>(s, [&](std::size_t i) { return c.in<V>(i).data(); });
 }
 
 // Where one direction's backward puts its gradients; null where none is wanted. The three formed
@@ -250,12 +248,25 @@ struct FinalsLink {
     bool has = false;
 };
 
-const char* finals_op(Cell cell, bool both) {
-    switch (cell) {
-        case Cell::lstm: return both ? "lstm_sequence_bidirectional (final states)" : "lstm_sequence (final states)";
-        case Cell::gru: return both ? "gru_sequence_bidirectional (final states)" : "gru_sequence (final states)";
-        default: return both ? "rnn_sequence_bidirectional (final states)" : "rnn_sequence (final states)";
-    }
+// The names a cell's ops record and report (string literals: tape entries keep the pointer).
+struct CellNames {
+    const char *one, *one_finals, *both, *both_finals, *both_forward, *both_reverse;
+};
+
+const CellNames& names(Cell cell) {
+    static const CellNames elman{"rnn_sequence", "rnn_sequence (final states)", "rnn_sequence_bidirectional",
+                                 "rnn_sequence_bidirectional (final states)",
+                                 "rnn_sequence_bidirectional (forward direction)",
+                                 "rnn_sequence_bidirectional (reverse direction)"};
+    static const CellNames lstm{"lstm_sequence", "lstm_sequence (final states)", "lstm_sequence_bidirectional",
+                                "lstm_sequence_bidirectional (final states)",
+                                "lstm_sequence_bidirectional (forward direction)",
+                                "lstm_sequence_bidirectional (reverse direction)"};
+    static const CellNames gru{"gru_sequence", "gru_sequence (final states)", "gru_sequence_bidirectional",
+                               "gru_sequence_bidirectional (final states)",
+                               "gru_sequence_bidirectional (forward direction)",
+                               "gru_sequence_bidirectional (reverse direction)"};
+    return cell == Cell::lstm ? lstm : cell == Cell::gru ? gru : elman;
 }
 
 // The result: y (the output, already recorded) and the final states of every row, copied from the
@@ -272,7 +283,8 @@ SequenceResult finish(const std::vector<const Seq*>& seqs, const Tensor& y,
         const std::size_t last = seqs[d]->t(s.T - 1);
         for (std::size_t i = 0; i < S; ++i) std::copy_n(bufs[d][i] + last * BH, BH, fin.data() + (i * D + d) * BH);
     }
-    const Tensor f = detail::result(finals_op(s.cell, D == 2), std::move(fin), {&y}, [link](BackwardCtx& c) {
+    const char* op = D == 2 ? names(s.cell).both_finals : names(s.cell).one_finals;
+    const Tensor f = detail::result(op, std::move(fin), {&y}, [link](BackwardCtx& c) {
         link->grad = c.take_grad_out<V>();
         link->has = true;
         c.grad_buffer<V>(0);  // the sequence entry runs only when its output has a gradient
@@ -598,14 +610,14 @@ struct GRUKernel {
 // One direction as one tape entry (plus the final-states entry). Unpadded, the output is the states
 // array itself and backward reads the states from it.
 template <template <class> class K, class V>
-SequenceResult run_one(const Seq& s, const std::vector<Tensor>& inputs, const Raw<V>& raw) {
+SequenceResult run_one(const Seq& s, const std::vector<Tensor>& inputs) {
     auto k = std::make_shared<K<V>>();
-    k->forward(s, raw);
+    k->forward(s, raw_inputs<V>(s, inputs));
     auto link = std::make_shared<FinalsLink<V>>();
     const bool padded = s.padded();
     xt::xarray<V> out = padded ? masked_output<V>(s, k->hs) : std::move(k->hs);
     const Tensor y = detail::result(s.op, std::move(out), inputs, [s, k, link](BackwardCtx& c) {
-        const Raw<V> in = raw_inputs<V>(c, s);
+        const Raw<V> in = raw_inputs<V>(s, c);
         const V* Hs = s.padded() ? k->hs.data() : c.out<V>().data();
         xt::xarray<V> gy = c.take_grad_out<V>();
         const std::vector<V> fin = finals_grad<V>(*link, K<V>::states, 1, 0, s.BH());
@@ -621,12 +633,12 @@ SequenceResult run_one(const Seq& s, const std::vector<Tensor>& inputs, const Ra
 // at once when the BLAS has two or more threads, unless an input of the reverse direction is also
 // one of the forward's (their gradients would then share a buffer), one after the other otherwise.
 template <template <class> class K, class V>
-SequenceResult run_both(const char* op, const Seq& s0, const Seq& s1, const std::vector<Tensor>& inputs,
-                        const Raw<V>& raw0, const Raw<V>& raw1) {
+SequenceResult run_both(const char* op, const Seq& s0, const Seq& s1, const std::vector<Tensor>& inputs) {
     bool apart = true;
     for (std::size_t i = s1.first; i < s1.end(); ++i)
         for (std::size_t j = 0; j < s0.end(); ++j) apart = apart && !inputs[i].same(inputs[j]);
     auto k0 = std::make_shared<K<V>>(), k1 = std::make_shared<K<V>>();
+    const Raw<V> raw0 = raw_inputs<V>(s0, inputs), raw1 = raw_inputs<V>(s1, inputs);
     detail::run_two([&] { k0->forward(s0, raw0); }, [&] { k1->forward(s1, raw1); });
     const std::size_t T = s0.T, B = s0.B, H = s0.H;
     xt::xarray<V> out = xt::xarray<V>::from_shape({T, B, 2 * H});
@@ -652,7 +664,7 @@ SequenceResult run_both(const char* op, const Seq& s0, const Seq& s1, const std:
         }
         const std::vector<V> fin0 = finals_grad<V>(*link, S, 2, 0, BH), fin1 = finals_grad<V>(*link, S, 2, 1, BH);
         *link = {};  // taken: free the final states' gradient
-        const Raw<V> in0 = raw_inputs<V>(c, s0), in1 = raw_inputs<V>(c, s1);
+        const Raw<V> in0 = raw_inputs<V>(s0, c), in1 = raw_inputs<V>(s1, c);
         // x's gradient: the forward direction's into x's buffer, the reverse one's apart, then added.
         std::vector<V> dx1(c.needs(0) ? T * B * F : 0);
         const Grads<V> gr0 = grad_buffers<V>(c, s0), gr1 = grad_buffers<V>(c, s1, dx1.empty() ? nullptr : dx1.data());
@@ -663,50 +675,31 @@ SequenceResult run_both(const char* op, const Seq& s0, const Seq& s1, const std:
     return finish<V>({&s0, &s1}, y, {k0->state_bufs(k0->hs.data()), k1->state_bufs(k1->hs.data())}, link);
 }
 
-const char* both_op(Cell cell) {
-    switch (cell) {
-        case Cell::lstm: return "lstm_sequence_bidirectional";
-        case Cell::gru: return "gru_sequence_bidirectional";
-        default: return "rnn_sequence_bidirectional";
-    }
-}
-
-// Checks both directions (each named in its messages) and lays out the inputs: x, then the
-// forward direction's, then the reverse one's.
-struct Both {
-    Seq s0, s1;
-    std::vector<Tensor> inputs;
-};
-
-Both check_both(const char* op_forward, const char* op_reverse, Cell cell, std::size_t gates, const Tensor& x,
-                const DirectionWeights& fw, const DirectionWeights& rv, bool reverse_option,
-                const std::vector<std::int64_t>& lengths, bool relu) {
+// Checks both directions (each named in its messages), lays out the inputs (x, then the forward
+// direction's, then the reverse one's) and runs them as one op.
+template <template <class> class K>
+SequenceResult run_bidirectional(Cell cell, std::size_t gates, const Tensor& x, const DirectionWeights& fw,
+                                 const DirectionWeights& rv, bool reverse_option,
+                                 const std::vector<std::int64_t>& lengths, bool relu) {
+    const CellNames& n = names(cell);
     if (reverse_option)
-        throw ValueError(fmt::format("{}: options.reverse must be false: the op runs both directions",
-                                     both_op(cell)));
+        throw ValueError(fmt::format("{}: options.reverse must be false: the op runs both directions", n.both));
     const bool lstm = cell == Cell::lstm;
     if (!lstm && (fw.c0.defined() || rv.c0.defined()))
-        throw ValueError(fmt::format("{}: c0 is given, but only an LSTM has a cell state; leave it undefined",
-                                     both_op(cell)));
-    Both r;
-    r.s0 = check_inputs(op_forward, cell, gates, x, fw.h0, lstm ? &fw.c0 : nullptr, fw.w_ih, fw.w_hh, fw.b_ih,
-                        fw.b_hh, false, lengths);
-    r.s1 = check_inputs(op_reverse, cell, gates, x, rv.h0, lstm ? &rv.c0 : nullptr, rv.w_ih, rv.w_hh, rv.b_ih,
-                        rv.b_hh, true, lengths);
-    if (r.s1.H != r.s0.H)
-        throw ShapeError(fmt::format("{}: the directions' hidden sizes differ: w_hh {} and {}", op_forward,
+        throw ValueError(fmt::format("{}: c0 is given, but only an LSTM has a cell state; leave it undefined", n.both));
+    Seq s0 = check_inputs(n.both_forward, cell, gates, x, fw.h0, lstm ? &fw.c0 : nullptr, fw.w_ih, fw.w_hh, fw.b_ih,
+                          fw.b_hh, false, lengths);
+    Seq s1 = check_inputs(n.both_reverse, cell, gates, x, rv.h0, lstm ? &rv.c0 : nullptr, rv.w_ih, rv.w_hh, rv.b_ih,
+                          rv.b_hh, true, lengths);
+    if (s1.H != s0.H)
+        throw ShapeError(fmt::format("{}: the directions' hidden sizes differ: w_hh {} and {}", n.both_forward,
                                      shape_str(fw.w_hh.shape()), shape_str(rv.w_hh.shape())));
-    r.s0.relu = r.s1.relu = relu;
-    r.inputs.push_back(x);
-    add_inputs(r.inputs, r.s0, fw.h0, lstm ? &fw.c0 : nullptr, fw.w_ih, fw.w_hh, fw.b_ih, fw.b_hh);
-    r.s1.first = r.s0.end();
-    add_inputs(r.inputs, r.s1, rv.h0, lstm ? &rv.c0 : nullptr, rv.w_ih, rv.w_hh, rv.b_ih, rv.b_hh);
-    return r;
-}
-
-template <class V>
-Raw<V> raw_of(const Seq& s, const Tensor& x, const DirectionWeights& w, bool lstm) {
-    return raw_inputs<V>(s, x, w.h0, lstm ? &w.c0 : nullptr, w.w_ih, w.w_hh, w.b_ih, w.b_hh);
+    s0.relu = s1.relu = relu;
+    std::vector<Tensor> inputs{x};
+    add_inputs(inputs, s0, fw.h0, lstm ? &fw.c0 : nullptr, fw.w_ih, fw.w_hh, fw.b_ih, fw.b_hh);
+    s1.first = s0.end();
+    add_inputs(inputs, s1, rv.h0, lstm ? &rv.c0 : nullptr, rv.w_ih, rv.w_hh, rv.b_ih, rv.b_hh);
+    return dispatch(x.dtype(), [&]<class V>(V) { return run_both<K, V>(n.both, s0, s1, inputs); });
 }
 
 }  // namespace
@@ -714,70 +707,47 @@ Raw<V> raw_of(const Seq& s, const Tensor& x, const DirectionWeights& w, bool lst
 // ---- the ops ------------------------------------------------------------------------------------
 SequenceResult rnn_sequence(const Tensor& x, const Tensor& h0, const Tensor& w_ih, const Tensor& w_hh,
                             const Tensor& b_ih, const Tensor& b_hh, const RNNSequenceOptions& options) {
-    Seq s = check_inputs("rnn_sequence", Cell::elman, 1, x, h0, nullptr, w_ih, w_hh, b_ih, b_hh, options.reverse,
-                         options.lengths);
+    Seq s = check_inputs(names(Cell::elman).one, Cell::elman, 1, x, h0, nullptr, w_ih, w_hh, b_ih, b_hh,
+                         options.reverse, options.lengths);
     s.relu = options.relu;
     std::vector<Tensor> inputs{x};
     add_inputs(inputs, s, h0, nullptr, w_ih, w_hh, b_ih, b_hh);
-    return dispatch(x.dtype(), [&]<class V>(V) {
-        return run_one<ElmanKernel, V>(s, inputs, raw_inputs<V>(s, x, h0, nullptr, w_ih, w_hh, b_ih, b_hh));
-    });
+    return dispatch(x.dtype(), [&]<class V>(V) { return run_one<ElmanKernel, V>(s, inputs); });
 }
 
 SequenceResult lstm_sequence(const Tensor& x, const Tensor& h0, const Tensor& c0, const Tensor& w_ih,
                              const Tensor& w_hh, const Tensor& b_ih, const Tensor& b_hh,
                              const SequenceOptions& options) {
-    const Seq s = check_inputs("lstm_sequence", Cell::lstm, 4, x, h0, &c0, w_ih, w_hh, b_ih, b_hh, options.reverse,
-                               options.lengths);
+    const Seq s = check_inputs(names(Cell::lstm).one, Cell::lstm, 4, x, h0, &c0, w_ih, w_hh, b_ih, b_hh,
+                               options.reverse, options.lengths);
     std::vector<Tensor> inputs{x};
     add_inputs(inputs, s, h0, &c0, w_ih, w_hh, b_ih, b_hh);
-    return dispatch(x.dtype(), [&]<class V>(V) {
-        return run_one<LSTMKernel, V>(s, inputs, raw_inputs<V>(s, x, h0, &c0, w_ih, w_hh, b_ih, b_hh));
-    });
+    return dispatch(x.dtype(), [&]<class V>(V) { return run_one<LSTMKernel, V>(s, inputs); });
 }
 
 SequenceResult gru_sequence(const Tensor& x, const Tensor& h0, const Tensor& w_ih, const Tensor& w_hh,
                             const Tensor& b_ih, const Tensor& b_hh, const SequenceOptions& options) {
-    const Seq s = check_inputs("gru_sequence", Cell::gru, 3, x, h0, nullptr, w_ih, w_hh, b_ih, b_hh, options.reverse,
-                               options.lengths);
+    const Seq s = check_inputs(names(Cell::gru).one, Cell::gru, 3, x, h0, nullptr, w_ih, w_hh, b_ih, b_hh,
+                               options.reverse, options.lengths);
     std::vector<Tensor> inputs{x};
     add_inputs(inputs, s, h0, nullptr, w_ih, w_hh, b_ih, b_hh);
-    return dispatch(x.dtype(), [&]<class V>(V) {
-        return run_one<GRUKernel, V>(s, inputs, raw_inputs<V>(s, x, h0, nullptr, w_ih, w_hh, b_ih, b_hh));
-    });
+    return dispatch(x.dtype(), [&]<class V>(V) { return run_one<GRUKernel, V>(s, inputs); });
 }
 
 SequenceResult rnn_sequence_bidirectional(const Tensor& x, const DirectionWeights& forward,
                                           const DirectionWeights& reverse, const RNNSequenceOptions& options) {
-    const Both b = check_both("rnn_sequence_bidirectional (forward direction)",
-                              "rnn_sequence_bidirectional (reverse direction)", Cell::elman, 1, x, forward, reverse,
-                              options.reverse, options.lengths, options.relu);
-    return dispatch(x.dtype(), [&]<class V>(V) {
-        return run_both<ElmanKernel, V>("rnn_sequence_bidirectional", b.s0, b.s1, b.inputs,
-                                        raw_of<V>(b.s0, x, forward, false), raw_of<V>(b.s1, x, reverse, false));
-    });
+    return run_bidirectional<ElmanKernel>(Cell::elman, 1, x, forward, reverse, options.reverse, options.lengths,
+                                          options.relu);
 }
 
 SequenceResult lstm_sequence_bidirectional(const Tensor& x, const DirectionWeights& forward,
                                            const DirectionWeights& reverse, const SequenceOptions& options) {
-    const Both b = check_both("lstm_sequence_bidirectional (forward direction)",
-                              "lstm_sequence_bidirectional (reverse direction)", Cell::lstm, 4, x, forward, reverse,
-                              options.reverse, options.lengths, false);
-    return dispatch(x.dtype(), [&]<class V>(V) {
-        return run_both<LSTMKernel, V>("lstm_sequence_bidirectional", b.s0, b.s1, b.inputs,
-                                       raw_of<V>(b.s0, x, forward, true), raw_of<V>(b.s1, x, reverse, true));
-    });
+    return run_bidirectional<LSTMKernel>(Cell::lstm, 4, x, forward, reverse, options.reverse, options.lengths, false);
 }
 
 SequenceResult gru_sequence_bidirectional(const Tensor& x, const DirectionWeights& forward,
                                           const DirectionWeights& reverse, const SequenceOptions& options) {
-    const Both b = check_both("gru_sequence_bidirectional (forward direction)",
-                              "gru_sequence_bidirectional (reverse direction)", Cell::gru, 3, x, forward, reverse,
-                              options.reverse, options.lengths, false);
-    return dispatch(x.dtype(), [&]<class V>(V) {
-        return run_both<GRUKernel, V>("gru_sequence_bidirectional", b.s0, b.s1, b.inputs,
-                                      raw_of<V>(b.s0, x, forward, false), raw_of<V>(b.s1, x, reverse, false));
-    });
+    return run_bidirectional<GRUKernel>(Cell::gru, 3, x, forward, reverse, options.reverse, options.lengths, false);
 }
 
 }  // namespace tapegrad

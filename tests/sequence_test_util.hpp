@@ -26,6 +26,23 @@ inline const char* kind_name(Kind k) {
 }
 inline std::size_t gates(Kind k) { return k == Kind::lstm ? 4 : k == Kind::gru ? 3 : 1; }
 
+// One direction's random weights (w_ih, w_hh, then b_ih, b_hh with `bias`, then h0 and, for an
+// LSTM, c0 with `h0`, drawn in that order), each a leaf that requires its gradient.
+inline DirectionWeights random_direction(Kind kind, std::size_t B, std::size_t F, std::size_t H, bool h0, bool bias,
+                                         DType dt, double scale) {
+    DirectionWeights d;
+    const std::size_t G = gates(kind) * H;
+    d.w_ih = (randn({G, F}, dt) * scale).detach().set_requires_grad();
+    d.w_hh = (randn({G, H}, dt) * scale).detach().set_requires_grad();
+    if (bias) {
+        d.b_ih = (randn({G}, dt) * 0.1).detach().set_requires_grad();
+        d.b_hh = (randn({G}, dt) * 0.1).detach().set_requires_grad();
+    }
+    if (h0) d.h0 = (randn({B, H}, dt) * 0.5).detach().set_requires_grad();
+    if (h0 && kind == Kind::lstm) d.c0 = (randn({B, H}, dt) * 0.5).detach().set_requires_grad();
+    return d;
+}
+
 // A weighted loss over every result, so that each output step and each final state gets its own
 // gradient: the fused ops' final-state entry is exercised, not only their output.
 inline Tensor loss_of(const SequenceResult& r, std::uint64_t seed) {

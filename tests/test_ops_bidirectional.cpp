@@ -57,18 +57,8 @@ Inputs make_inputs(Kind kind, std::size_t T, std::size_t B, std::size_t F, std::
                    DType dt, double scale = 0.5) {
     Inputs in;
     in.kind = kind;
-    const std::size_t G = gates(kind) * H;
     in.x = randn({T, B, F}, dt).set_requires_grad();
-    for (DirectionWeights& d : in.dir) {
-        d.w_ih = (randn({G, F}, dt) * scale).detach().set_requires_grad();
-        d.w_hh = (randn({G, H}, dt) * scale).detach().set_requires_grad();
-        if (bias) {
-            d.b_ih = (randn({G}, dt) * 0.1).detach().set_requires_grad();
-            d.b_hh = (randn({G}, dt) * 0.1).detach().set_requires_grad();
-        }
-        if (h0) d.h0 = (randn({B, H}, dt) * 0.5).detach().set_requires_grad();
-        if (h0 && kind == Kind::lstm) d.c0 = (randn({B, H}, dt) * 0.5).detach().set_requires_grad();
-    }
+    for (DirectionWeights& d : in.dir) d = random_direction(kind, B, F, H, h0, bias, dt, scale);
     return in;
 }
 

@@ -45,16 +45,9 @@ Inputs make_inputs(Kind kind, std::size_t T, std::size_t B, std::size_t F, std::
                    DType dt, double scale = 0.5) {
     Inputs in;
     in.kind = kind;
-    const std::size_t G = gates(kind) * H;
     in.x = randn({T, B, F}, dt).set_requires_grad();
-    in.w_ih = (randn({G, F}, dt) * scale).detach().set_requires_grad();
-    in.w_hh = (randn({G, H}, dt) * scale).detach().set_requires_grad();
-    if (bias) {
-        in.b_ih = (randn({G}, dt) * 0.1).detach().set_requires_grad();
-        in.b_hh = (randn({G}, dt) * 0.1).detach().set_requires_grad();
-    }
-    if (h0) in.h0 = (randn({B, H}, dt) * 0.5).detach().set_requires_grad();
-    if (h0 && kind == Kind::lstm) in.c0 = (randn({B, H}, dt) * 0.5).detach().set_requires_grad();
+    const DirectionWeights d = random_direction(kind, B, F, H, h0, bias, dt, scale);
+    in.w_ih = d.w_ih, in.w_hh = d.w_hh, in.b_ih = d.b_ih, in.b_hh = d.b_hh, in.h0 = d.h0, in.c0 = d.c0;
     return in;
 }
 

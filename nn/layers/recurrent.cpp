@@ -155,14 +155,16 @@ RecurrentOutput run_recurrent(const RecurrentSpec& s, const Tensor& input, const
     auto next_input = [&](std::size_t l, const Tensor& out) {
         return l + 1 < L && s.dropout > 0.0 && s.training ? dropout(out, s.dropout, true) : out;
     };
+    // State i of layer and direction ld as given in init, or `otherwise` when not given.
+    auto initial = [&](std::size_t ld, std::size_t i, const Tensor& otherwise) {
+        return i < init.size() && init[i].defined() ? select(init[i], 0, static_cast<long>(ld)) : otherwise;
+    };
     Tensor layer_in = x;
     for (std::size_t l = 0; l < L; ++l) {
         if (fused && D == 2 && both) {  // both directions as one op, at once where threads allow
             std::vector<Tensor> st[2] = {std::vector<Tensor>(S), std::vector<Tensor>(S)};
             for (std::size_t d = 0; d < 2; ++d)
-                for (std::size_t i = 0; i < S; ++i)
-                    if (i < init.size() && init[i].defined())
-                        st[d][i] = select(init[i], 0, static_cast<long>(l * 2 + d));
+                for (std::size_t i = 0; i < S; ++i) st[d][i] = initial(l * 2 + d, i, Tensor());
             SequenceResult r = both(l, layer_in, st[0], st[1], lengths);
             for (std::size_t d = 0; d < 2; ++d) {
                 finals[0].push_back(select(r.h_n, 0, static_cast<long>(d)));
@@ -174,13 +176,9 @@ RecurrentOutput run_recurrent(const RecurrentSpec& s, const Tensor& input, const
         std::vector<Tensor> dir_out;
         for (std::size_t d = 0; d < D; ++d) {
             const std::size_t ld = l * D + d;
-            // State i of this layer and direction as given in init, or `otherwise` when not given.
-            auto initial = [&](std::size_t i, const Tensor& otherwise) {
-                return i < init.size() && init[i].defined() ? select(init[i], 0, static_cast<long>(ld)) : otherwise;
-            };
             if (fused) {  // no initial state: undefined, which the fused ops read as zeros
                 std::vector<Tensor> st(S);
-                for (std::size_t i = 0; i < S; ++i) st[i] = initial(i, Tensor());
+                for (std::size_t i = 0; i < S; ++i) st[i] = initial(ld, i, Tensor());
                 SequenceResult r = sequence(ld, layer_in, st, d == 1, lengths);
                 finals[0].push_back(r.h_n);
                 if (S > 1) finals[1].push_back(r.c_n);
@@ -188,7 +186,7 @@ RecurrentOutput run_recurrent(const RecurrentSpec& s, const Tensor& input, const
                 continue;
             }
             std::vector<Tensor> state(S);
-            for (std::size_t i = 0; i < S; ++i) state[i] = initial(i, zero_state);
+            for (std::size_t i = 0; i < S; ++i) state[i] = initial(ld, i, zero_state);
             // Anomaly-mode messages name the layer, direction and step that an op ran in.
             Where at{name, static_cast<long>(l), d == 0 ? "forward" : "reverse"};
             OpScope layer_scope(at);
