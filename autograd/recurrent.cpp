@@ -358,10 +358,13 @@ void clear_valid_rows(const Seq& s, std::size_t t, V* dh) {
 
 // ---- the cells' kernels -------------------------------------------------------------------------
 // Each cell is a kernel object: forward(s, in) computes hs [T, B, H] (the state after each time
-// step) and whatever its backward needs; backward(s, in, Hs, gy, fin, g) takes the states (hs, or
-// the op's output holding the same values), d loss / d output gy [T, B, H] (overwritten), and
-// d loss / d final states fin [S, B, H], and writes the gradients into g. Neither touches the tape,
-// so the two directions of a bidirectional op can run on two threads.
+// step) and whatever its backward needs; backward(s, in, Hs, gy, fin, g, overwrite) takes the
+// states (hs, or the op's output holding the same values), d loss / d output gy [T, B, H]
+// (overwritten), and d loss / d final states fin [S, B, H], and writes the gradients into g. With
+// `overwrite` (the graph is not retained, so backward runs once) the gated cells write their gate
+// gradients over the saved activations instead of into a new [T, B, gates * H] array: the largest
+// array of backward, the size of all activations. Neither touches the tape, so the two directions
+// of a bidirectional op can run on two threads.
 
 template <class V>
 struct ElmanKernel {
@@ -390,7 +393,7 @@ struct ElmanKernel {
     }
     std::vector<const V*> state_bufs(const V* h) const { return {h}; }
 
-    void backward(const Seq& s, const Raw<V>& in, const V* Y, V* Gd, const V* fin, const Grads<V>& g) {
+    void backward(const Seq& s, const Raw<V>& in, const V* Y, V* Gd, const V* fin, const Grads<V>& g, bool) {
         const std::size_t T = s.T, B = s.B, H = s.H, BH = s.BH();
         // Gd: d loss / d output, rewritten in place into d loss / d pre-activation, step by step.
         // dh [B, H]: the gradient reaching the state after the step being processed from the steps
@@ -470,22 +473,26 @@ struct LSTMKernel {
     }
     std::vector<const V*> state_bufs(const V* h) const { return {h, cs.data()}; }
 
-    void backward(const Seq& s, const Raw<V>& in, const V* Hs, V* gy, const V* fin, const Grads<V>& g) {
+    void backward(const Seq& s, const Raw<V>& in, const V* Hs, V* gy, const V* fin, const Grads<V>& g,
+                  bool overwrite) {
         const std::size_t T = s.T, B = s.B, H = s.H, G = s.G, BH = s.BH();
         const V* A = acts.data();
         const V* C = cs.data();
         // dh, dc [B, H]: the gradients reaching h and c after the step being processed from the
         // steps after it (and from h_n, c_n); after the loop, d loss / d h0 and d c0.
-        std::vector<V> dh(fin, fin + BH), dc(fin + BH, fin + 2 * BH), tc(H);
-        xt::xarray<V> dg = xt::xarray<V>::from_shape({T, B, G});  // d loss / d gates (pre-activation)
-        V* dG = dg.data();
+        std::vector<V> dh(fin, fin + BH), dc(fin + BH, fin + 2 * BH), tc(H), d(G);
+        // d loss / d gates (pre-activation) [T, B, 4H]: written over the activations, each row once
+        // it has been read, unless this backward may run again.
+        xt::xarray<V> own;
+        if (!overwrite) own = xt::xarray<V>::from_shape({T, B, G});
+        V* dG = overwrite ? acts.data() : own.data();
         for (std::size_t k = T; k-- > 0;) {
             const std::size_t t = s.t(k);
             const V* cp = k > 0 ? C + s.t(k - 1) * BH : in.c0;
             for (std::size_t b = 0; b < B; ++b) {
-                V* d = dG + (t * B + b) * G;
+                V* out = dG + (t * B + b) * G;
                 if (!s.valid(t, b)) {
-                    std::fill_n(d, G, V(0));
+                    std::fill_n(out, G, V(0));
                     continue;
                 }
                 const V* a = A + (t * B + b) * G;
@@ -506,6 +513,7 @@ struct LSTMKernel {
                     d[3 * H + j] = dhj * tc[j] * o[j] * (V(1) - o[j]);              // d o
                     dcr[j] = dcj * f[j];                                            // d c_{t-1}
                 }
+                std::copy_n(d.data(), G, out);
             }
             clear_valid_rows<V>(s, t, dh.data());
             gemm<V>(dG + t * B * G, in.w_hh, dh.data(), B, G, H, false, false, V(1));  // d h_{t-1}
@@ -563,21 +571,26 @@ struct GRUKernel {
     }
     std::vector<const V*> state_bufs(const V* h) const { return {h}; }
 
-    void backward(const Seq& s, const Raw<V>& in, const V* Hs, V* gy, const V* fin, const Grads<V>& g) {
+    void backward(const Seq& s, const Raw<V>& in, const V* Hs, V* gy, const V* fin, const Grads<V>& g,
+                  bool overwrite) {
         const std::size_t T = s.T, B = s.B, H = s.H, G = s.G, BH = s.BH();
         const V* A = acts.data();
         const V* HN = hn.data();
-        std::vector<V> dh(fin, fin + BH);  // as in LSTMKernel
+        std::vector<V> dh(fin, fin + BH), dx(G);  // dh as in LSTMKernel
         V* D = dh.data();
-        xt::xarray<V> dgx = xt::xarray<V>::from_shape({T, B, G}), dgh = xt::xarray<V>::from_shape({T, B, G});
+        // d loss / d (the input projection) [T, B, 3H], written over the activations as in
+        // LSTMKernel, and d loss / d (h_{t-1} W_hh^T + b_hh), which differs from it in r's and n's.
+        xt::xarray<V> own, dgh = xt::xarray<V>::from_shape({T, B, G});
+        if (!overwrite) own = xt::xarray<V>::from_shape({T, B, G});
+        V* dgx = overwrite ? acts.data() : own.data();
         for (std::size_t k = T; k-- > 0;) {
             const std::size_t t = s.t(k);
             const V* hp = k > 0 ? Hs + s.t(k - 1) * BH : in.h0;
             for (std::size_t b = 0; b < B; ++b) {
-                V* dx = dgx.data() + (t * B + b) * G;
+                V* out = dgx + (t * B + b) * G;
                 V* dhh = dgh.data() + (t * B + b) * G;
                 if (!s.valid(t, b)) {
-                    std::fill_n(dx, G, V(0));
+                    std::fill_n(out, G, V(0));
                     std::fill_n(dhh, G, V(0));
                     continue;
                 }
@@ -598,10 +611,11 @@ struct GRUKernel {
                     dhh[2 * H + j] = dpre_n * r[j];
                     dr[j] = dhj * z[j];  // h' = ... + z * h: the direct path; the GEMM adds the rest
                 }
+                std::copy_n(dx.data(), G, out);
             }
             gemm<V>(dgh.data() + t * B * G, in.w_hh, D, B, G, H, false, false, V(1));  // d h_{t-1}
         }
-        common_grads<V>(s, in, g, dgx.data(), dgh.data(), Hs, D);
+        common_grads<V>(s, in, g, dgx, dgh.data(), Hs, D);
     }
 };
 
@@ -623,7 +637,7 @@ SequenceResult run_one(const Seq& s, const std::vector<Tensor>& inputs) {
         const std::vector<V> fin = finals_grad<V>(*link, K<V>::states, 1, 0, s.BH());
         *link = {};  // taken: free the final states' gradient
         const Grads<V> g = grad_buffers<V>(c, s);
-        k->backward(s, in, Hs, gy.data(), fin.data(), g);
+        k->backward(s, in, Hs, gy.data(), fin.data(), g, !c.retain_graph());
     });
     return finish<V>({&s}, y, {k->state_bufs(padded ? k->hs.data() : y.value<V>().data())}, link);
 }
@@ -668,8 +682,10 @@ SequenceResult run_both(const char* op, const Seq& s0, const Seq& s1, const std:
         // x's gradient: the forward direction's into x's buffer, the reverse one's apart, then added.
         std::vector<V> dx1(c.needs(0) ? T * B * F : 0);
         const Grads<V> gr0 = grad_buffers<V>(c, s0), gr1 = grad_buffers<V>(c, s1, dx1.empty() ? nullptr : dx1.data());
-        detail::run_two([&] { k0->backward(s0, in0, k0->hs.data(), g0.data(), fin0.data(), gr0); },
-                        [&] { k1->backward(s1, in1, k1->hs.data(), g1.data(), fin1.data(), gr1); }, apart);
+        const bool overwrite = !c.retain_graph();
+        detail::run_two([&] { k0->backward(s0, in0, k0->hs.data(), g0.data(), fin0.data(), gr0, overwrite); },
+                        [&] { k1->backward(s1, in1, k1->hs.data(), g1.data(), fin1.data(), gr1, overwrite); },
+                        apart);
         for (std::size_t i = 0; i < dx1.size(); ++i) gr0.dx[i] += dx1[i];
     });
     return finish<V>({&s0, &s1}, y, {k0->state_bufs(k0->hs.data()), k1->state_bufs(k1->hs.data())}, link);

@@ -267,7 +267,7 @@ void run_backward(TapeState* st, const Tensor& root, const Tensor& grad_output, 
             throw UsageError(fmt::format("backward: the output of '{}' (tape entry {}) was modified in place "
                                          "after it was recorded",
                                          e.op, i));
-        BackwardCtx ctx(e);
+        BackwardCtx ctx(e, retain);
         e.backward(ctx);
         if (t_anomaly > 0)
             for (std::size_t k = 0; k < e.inputs.size(); ++k) {

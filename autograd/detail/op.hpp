@@ -124,7 +124,7 @@ xt::xarray<T> sum_to(const xt::xarray<T>& g, const Shape& target);
 
 class BackwardCtx {
 public:
-    explicit BackwardCtx(Entry& e) : e_(e) {}
+    explicit BackwardCtx(Entry& e, bool retain_graph = false) : e_(e), retain_graph_(retain_graph) {}
     template <class T>
     const xt::xarray<T>& grad_out() const {
         return get<T>(e_.output->grad);
@@ -197,9 +197,13 @@ public:
         return std::move(get<T>(o.grad));
     }
     const char* op() const { return e_.op; }
+    // Whether this entry's backward may run again (BackwardOptions::retain_graph): when not, an op
+    // may overwrite the arrays it saved for backward (a fused op turns them into its gradients).
+    bool retain_graph() const { return retain_graph_; }
 
 private:
     Entry& e_;
+    bool retain_graph_;
 };
 
 // ---- printing -----------------------------------------------------------------------------------
