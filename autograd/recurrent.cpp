@@ -303,14 +303,17 @@ std::vector<V> finals_grad(const FinalsLink<V>& link, std::size_t S, std::size_t
     return g;
 }
 
-// Column sums of d [rows, G], accumulated in double, added into db [G].
+// Column sums of d [rows, G], accumulated in double, added into db and db2 [G] (either may be null:
+// the Elman and LSTM cells' two biases get the same gradient, summed once).
 template <class V>
-void add_bias_grad(V* db, const V* d, std::size_t rows, std::size_t G) {
-    if (!db) return;
+void add_bias_grad(V* db, V* db2, const V* d, std::size_t rows, std::size_t G) {
+    if (!db && !db2) return;
     std::vector<double> acc(G, 0.0);
     for (std::size_t r = 0; r < rows; ++r)
         for (std::size_t j = 0; j < G; ++j) acc[j] += d[r * G + j];
-    for (std::size_t j = 0; j < G; ++j) db[j] += static_cast<V>(acc[j]);
+    for (V* out : {db, db2})
+        if (out)
+            for (std::size_t j = 0; j < G; ++j) out[j] += static_cast<V>(acc[j]);
 }
 
 // What every cell forms the same way once the per-step gate gradients are known: dgx [T, B, G] is
@@ -344,8 +347,12 @@ void common_grads(const Seq& s, const Raw<V>& in, const Grads<V>& g, const V* dg
         gemm<V>(dgx, x, g.dw_ih, G, rows, F, true, false, g.beta_ih);
     }
     if (g.dx) gemm<V>(dgx, in.w_ih, g.dx, rows, G, F, false, false, g.beta_x);  // [T*B, F] = dgx @ W_ih
-    add_bias_grad<V>(g.db_ih, dgx, rows, G);
-    add_bias_grad<V>(g.db_hh, dgh, rows, G);
+    if (dgx == dgh) {
+        add_bias_grad<V>(g.db_ih, g.db_hh, dgx, rows, G);
+    } else {
+        add_bias_grad<V>(g.db_ih, nullptr, dgx, rows, G);
+        add_bias_grad<V>(g.db_hh, nullptr, dgh, rows, G);
+    }
 }
 
 // Rows of the carried gradient dh [B, H] that a valid step consumes start from zero before the
