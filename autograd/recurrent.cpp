@@ -400,7 +400,9 @@ struct ElmanKernel {
     }
     std::vector<const V*> state_bufs(const V* h) const { return {h}; }
 
-    void backward(const Seq& s, const Raw<V>& in, const V* Y, V* Gd, const V* fin, const Grads<V>& g, bool) {
+    // (No `overwrite` here: the pre-activation gradients go into Gd, an array of the op's own.)
+    void backward(const Seq& s, const Raw<V>& in, const V* Y, V* Gd, const V* fin, const Grads<V>& g,
+                  bool /*overwrite*/) {
         const std::size_t T = s.T, B = s.B, H = s.H, BH = s.BH();
         // Gd: d loss / d output, rewritten in place into d loss / d pre-activation, step by step.
         // dh [B, H]: the gradient reaching the state after the step being processed from the steps
@@ -586,7 +588,7 @@ struct GRUKernel {
         std::vector<V> dh(fin, fin + BH), dx(G);  // dh as in LSTMKernel
         V* D = dh.data();
         // d loss / d (the input projection) [T, B, 3H], written over the activations as in
-        // LSTMKernel, and d loss / d (h_{t-1} W_hh^T + b_hh), which differs from it in r's and n's.
+        // LSTMKernel, and d loss / d (h_{t-1} W_hh^T + b_hh), which differs from it in n's third.
         xt::xarray<V> own, dgh = xt::xarray<V>::from_shape({T, B, G});
         if (!overwrite) own = xt::xarray<V>::from_shape({T, B, G});
         V* dgx = overwrite ? acts.data() : own.data();
