@@ -6,9 +6,6 @@
 #include <algorithm>
 #include <cmath>
 
-#include <xtensor/xmath.hpp>
-#include <xtensor/xoperation.hpp>
-
 #include "activation.hpp"
 #include "detail/kernels.hpp"
 #include "detail/op.hpp"

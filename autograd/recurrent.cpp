@@ -434,6 +434,16 @@ struct ElmanKernel {
     }
 };
 
+// Where a gated cell's backward writes its gate gradients [T, B, G]: over the saved activations
+// `acts` when it may (backward runs once, and each row is read before it is written), else into
+// `own`, allocated here.
+template <class V>
+V* gate_grad_buffer(const Seq& s, xt::xarray<V>& acts, bool overwrite, xt::xarray<V>& own) {
+    if (overwrite) return acts.data();
+    own = xt::xarray<V>::from_shape({s.T, s.B, s.G});
+    return own.data();
+}
+
 // One LSTM step's gate kernel for row b: gates [4H] pre-activations (in place -> activations i, f, g, o),
 // c_prev (or null for zeros) -> c, h.
 template <class V>
@@ -490,11 +500,8 @@ struct LSTMKernel {
         // dh, dc [B, H]: the gradients reaching h and c after the step being processed from the
         // steps after it (and from h_n, c_n); after the loop, d loss / d h0 and d c0.
         std::vector<V> dh(fin, fin + BH), dc(fin + BH, fin + 2 * BH), tc(H), d(G);
-        // d loss / d gates (pre-activation) [T, B, 4H]: written over the activations, each row once
-        // it has been read, unless this backward may run again.
-        xt::xarray<V> own;
-        if (!overwrite) own = xt::xarray<V>::from_shape({T, B, G});
-        V* dG = overwrite ? acts.data() : own.data();
+        xt::xarray<V> own;  // d loss / d gates (pre-activation) [T, B, 4H]
+        V* dG = gate_grad_buffer<V>(s, acts, overwrite, own);
         for (std::size_t k = T; k-- > 0;) {
             const std::size_t t = s.t(k);
             const V* cp = k > 0 ? C + s.t(k - 1) * BH : in.c0;
@@ -587,11 +594,10 @@ struct GRUKernel {
         const V* HN = hn.data();
         std::vector<V> dh(fin, fin + BH), dx(G);  // dh as in LSTMKernel
         V* D = dh.data();
-        // d loss / d (the input projection) [T, B, 3H], written over the activations as in
-        // LSTMKernel, and d loss / d (h_{t-1} W_hh^T + b_hh), which differs from it in n's third.
+        // d loss / d (the input projection) [T, B, 3H], and d loss / d (h_{t-1} W_hh^T + b_hh),
+        // which differs from it in n's third.
         xt::xarray<V> own, dgh = xt::xarray<V>::from_shape({T, B, G});
-        if (!overwrite) own = xt::xarray<V>::from_shape({T, B, G});
-        V* dgx = overwrite ? acts.data() : own.data();
+        V* dgx = gate_grad_buffer<V>(s, acts, overwrite, own);
         for (std::size_t k = T; k-- > 0;) {
             const std::size_t t = s.t(k);
             const V* hp = k > 0 ? Hs + s.t(k - 1) * BH : in.h0;
@@ -700,6 +706,18 @@ SequenceResult run_both(const char* op, const Seq& s0, const Seq& s1, const std:
     return finish<V>({&s0, &s1}, y, {k0->state_bufs(k0->hs.data()), k1->state_bufs(k1->hs.data())}, link);
 }
 
+// Checks one direction's inputs, lays them out in Seq's order and runs them as one op.
+template <template <class> class K>
+SequenceResult run_unidirectional(Cell cell, std::size_t gates, const Tensor& x, const Tensor& h0, const Tensor* c0,
+                                  const Tensor& w_ih, const Tensor& w_hh, const Tensor& b_ih, const Tensor& b_hh,
+                                  bool reverse, const std::vector<std::int64_t>& lengths, bool relu) {
+    Seq s = check_inputs(names(cell).one, cell, gates, x, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse, lengths);
+    s.relu = relu;
+    std::vector<Tensor> inputs{x};
+    add_inputs(inputs, s, h0, c0, w_ih, w_hh, b_ih, b_hh);
+    return dispatch(x.dtype(), [&]<class V>(V) { return run_one<K, V>(s, inputs); });
+}
+
 // Checks both directions (each named in its messages), lays out the inputs (x, then the forward
 // direction's, then the reverse one's) and runs them as one op.
 template <template <class> class K>
@@ -732,31 +750,21 @@ SequenceResult run_bidirectional(Cell cell, std::size_t gates, const Tensor& x, 
 // ---- the ops ------------------------------------------------------------------------------------
 SequenceResult rnn_sequence(const Tensor& x, const Tensor& h0, const Tensor& w_ih, const Tensor& w_hh,
                             const Tensor& b_ih, const Tensor& b_hh, const RNNSequenceOptions& options) {
-    Seq s = check_inputs(names(Cell::elman).one, Cell::elman, 1, x, h0, nullptr, w_ih, w_hh, b_ih, b_hh,
-                         options.reverse, options.lengths);
-    s.relu = options.relu;
-    std::vector<Tensor> inputs{x};
-    add_inputs(inputs, s, h0, nullptr, w_ih, w_hh, b_ih, b_hh);
-    return dispatch(x.dtype(), [&]<class V>(V) { return run_one<ElmanKernel, V>(s, inputs); });
+    return run_unidirectional<ElmanKernel>(Cell::elman, 1, x, h0, nullptr, w_ih, w_hh, b_ih, b_hh, options.reverse,
+                                           options.lengths, options.relu);
 }
 
 SequenceResult lstm_sequence(const Tensor& x, const Tensor& h0, const Tensor& c0, const Tensor& w_ih,
                              const Tensor& w_hh, const Tensor& b_ih, const Tensor& b_hh,
                              const SequenceOptions& options) {
-    const Seq s = check_inputs(names(Cell::lstm).one, Cell::lstm, 4, x, h0, &c0, w_ih, w_hh, b_ih, b_hh,
-                               options.reverse, options.lengths);
-    std::vector<Tensor> inputs{x};
-    add_inputs(inputs, s, h0, &c0, w_ih, w_hh, b_ih, b_hh);
-    return dispatch(x.dtype(), [&]<class V>(V) { return run_one<LSTMKernel, V>(s, inputs); });
+    return run_unidirectional<LSTMKernel>(Cell::lstm, 4, x, h0, &c0, w_ih, w_hh, b_ih, b_hh, options.reverse,
+                                          options.lengths, false);
 }
 
 SequenceResult gru_sequence(const Tensor& x, const Tensor& h0, const Tensor& w_ih, const Tensor& w_hh,
                             const Tensor& b_ih, const Tensor& b_hh, const SequenceOptions& options) {
-    const Seq s = check_inputs(names(Cell::gru).one, Cell::gru, 3, x, h0, nullptr, w_ih, w_hh, b_ih, b_hh,
-                               options.reverse, options.lengths);
-    std::vector<Tensor> inputs{x};
-    add_inputs(inputs, s, h0, nullptr, w_ih, w_hh, b_ih, b_hh);
-    return dispatch(x.dtype(), [&]<class V>(V) { return run_one<GRUKernel, V>(s, inputs); });
+    return run_unidirectional<GRUKernel>(Cell::gru, 3, x, h0, nullptr, w_ih, w_hh, b_ih, b_hh, options.reverse,
+                                         options.lengths, false);
 }
 
 SequenceResult rnn_sequence_bidirectional(const Tensor& x, const DirectionWeights& forward,

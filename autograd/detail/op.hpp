@@ -124,7 +124,7 @@ xt::xarray<T> sum_to(const xt::xarray<T>& g, const Shape& target);
 
 class BackwardCtx {
 public:
-    explicit BackwardCtx(Entry& e, bool retain_graph = false) : e_(e), retain_graph_(retain_graph) {}
+    BackwardCtx(Entry& e, bool retain_graph) : e_(e), retain_graph_(retain_graph) {}
     template <class T>
     const xt::xarray<T>& grad_out() const {
         return get<T>(e_.output->grad);
@@ -362,13 +362,13 @@ void broadcast_index(const Shape& out, const std::array<Shape, N>& in, F&& f) {
     }
 }
 
-// A unary elementwise op: y = fwd(x value) for the whole array (an xtensor expression, so exp and
-// tanh run vectorised, or elementwise(f) below), and backward dx += g * df(x, y) in a plain loop,
+// A unary elementwise op: y = fwd(x value) for the whole array (a vectorised kernel, an xtensor
+// expression, or elementwise(f) below), and backward dx += g * df(x, y) in a plain loop,
 // exp_family(v, lim, f) is f(v) (f maps an array to the array of an xtensor expression built on
-// xsimd's exp or tanh) when every element of v is within [-lim, lim], the usual case, checked with
-// one read of v. Otherwise f runs on a copy clamped to [-lim, lim] with NaNs set to 0, and the NaNs
-// are put back: the scalar counterpart of simd::bounded and simd::with_nan, for the same reason (see
-// simd.hpp); lim is simd::kTanhBound or simd::kExpBound.
+// xsimd's exp: exp's forward; tanh and sigmoid run kernels.hpp's kernels) when every element of v is
+// within [-lim, lim], the usual case, checked with one read of v. Otherwise f runs on a copy clamped
+// to [-lim, lim] with NaNs set to 0, and the NaNs are put back: the scalar counterpart of
+// simd::bounded and simd::with_nan, for the same reason (see simd.hpp); lim is simd::kExpBound.
 template <class T, class F>
 xt::xarray<T> exp_family(const xt::xarray<T>& v, double lim, F f) {
     const T hi = static_cast<T>(lim), lo = -hi;
