@@ -28,6 +28,7 @@ namespace tapegrad {
 using detail::BackwardCtx;
 using detail::dispatch;
 using detail::gemm;
+using detail::gemm_ld;
 
 namespace {
 
@@ -303,36 +304,48 @@ std::vector<V> finals_grad(const FinalsLink<V>& link, std::size_t S, std::size_t
     return g;
 }
 
-// Column sums of d [rows, G], accumulated in double, added into db and db2 [G] (either may be null:
-// the Elman and LSTM cells' two biases get the same gradient, summed once).
+// Column sums of d [rows, cols] (rows ld elements apart), accumulated in double.
 template <class V>
-void add_bias_grad(V* db, V* db2, const V* d, std::size_t rows, std::size_t G) {
-    if (!db && !db2) return;
-    std::vector<double> acc(G, 0.0);
+std::vector<double> column_sums(const V* d, std::size_t rows, std::size_t cols, std::size_t ld) {
+    std::vector<double> acc(cols, 0.0);
     for (std::size_t r = 0; r < rows; ++r)
-        for (std::size_t j = 0; j < G; ++j) acc[j] += d[r * G + j];
-    for (V* out : {db, db2})
-        if (out)
-            for (std::size_t j = 0; j < G; ++j) out[j] += static_cast<V>(acc[j]);
+        for (std::size_t j = 0; j < cols; ++j) acc[j] += d[r * ld + j];
+    return acc;
+}
+
+// out[j] += acc[j] for j < n; nothing when out is null.
+template <class V>
+void add_sums(V* out, const std::vector<double>& acc, std::size_t n) {
+    if (out)
+        for (std::size_t j = 0; j < n; ++j) out[j] += static_cast<V>(acc[j]);
 }
 
 // What every cell forms the same way once the per-step gate gradients are known: dgx [T, B, G] is
-// d loss / d (the input projection), dgh [T, B, G] d loss / d (h_{t-1} W_hh^T + b_hh) (the same
-// array for Elman and LSTM), hs [T, B, H] the states by time, dh0 [B, H] the gradient that reached
-// the initial state. Writes in the order grad_buffers() takes the buffers.
+// d loss / d (the input projection); dgh, d loss / d (h_{t-1} W_hh^T + b_hh) [T, B, G], equals dgx
+// in its columns [0, split) and is `tail` [T, B, G - split] in the rest (Elman and LSTM: split = G,
+// no tail; GRU: the n gate's third, which r scales). hs [T, B, H] are the states by time, dh0
+// [B, H] the gradient that reached the initial state. Writes in the order grad_buffers() takes the
+// buffers.
 template <class V>
-void common_grads(const Seq& s, const Raw<V>& in, const Grads<V>& g, const V* dgx, const V* dgh, const V* hs,
-                  const V* dh0) {
+void common_grads(const Seq& s, const Raw<V>& in, const Grads<V>& g, const V* dgx, const V* tail,
+                  std::size_t split, const V* hs, const V* dh0) {
     const std::size_t T = s.T, B = s.B, H = s.H, G = s.G, F = s.F, BH = s.BH(), rows = T * B;
     if (g.dh0)
         for (std::size_t i = 0; i < BH; ++i) g.dh0[i] += dh0[i];
-    if (g.dw_hh) {  // d W_hh [G, H] = sum over steps of dgh_t^T h_{t-1}: one GEMM
-        const std::size_t pairs = (T - 1) * B;  // steps after the first processed, with their h_{t-1}
-        if (s.reverse)
-            gemm<V>(dgh, hs + BH, g.dw_hh, G, pairs, H, true, false, g.beta_hh);  // (t, t+1) for t < T-1
-        else
-            gemm<V>(dgh + B * G, hs, g.dw_hh, G, pairs, H, true, false, g.beta_hh);  // (t, t-1) for t > 0
-        if (s.has_h0) gemm<V>(dgh + s.t(0) * B * G, in.h0, g.dw_hh, G, B, H, true, false, V(1));
+    if (g.dw_hh) {
+        // Rows [j0, j0 + w) of d W_hh [G, H] = sum over steps of d_t^T h_{t-1}, d [T, B, w] with rows
+        // ld apart: one GEMM over the steps after the first processed, one for h0.
+        const std::size_t pairs = (T - 1) * B;
+        auto block = [&](const V* d, std::size_t ld, std::size_t w, std::size_t j0) {
+            V* dw = g.dw_hh + j0 * H;
+            if (s.reverse)
+                gemm_ld<V>(d, ld, hs + BH, H, dw, H, w, pairs, H, true, false, g.beta_hh);  // (t, t+1), t < T-1
+            else
+                gemm_ld<V>(d + B * ld, ld, hs, H, dw, H, w, pairs, H, true, false, g.beta_hh);  // (t, t-1), t > 0
+            if (s.has_h0) gemm_ld<V>(d + s.t(0) * B * ld, ld, in.h0, H, dw, H, w, B, H, true, false, V(1));
+        };
+        block(dgx, G, split, 0);
+        if (split < G) block(tail, G - split, G - split, split);
     }
     if (g.dw_ih) {  // d W_ih [G, F] = dgx^T x over all rows, padded rows of x read as zeros
         const V* x = in.x;
@@ -347,11 +360,12 @@ void common_grads(const Seq& s, const Raw<V>& in, const Grads<V>& g, const V* dg
         gemm<V>(dgx, x, g.dw_ih, G, rows, F, true, false, g.beta_ih);
     }
     if (g.dx) gemm<V>(dgx, in.w_ih, g.dx, rows, G, F, false, false, g.beta_x);  // [T*B, F] = dgx @ W_ih
-    if (dgx == dgh) {
-        add_bias_grad<V>(g.db_ih, g.db_hh, dgx, rows, G);
-    } else {
-        add_bias_grad<V>(g.db_ih, nullptr, dgx, rows, G);
-        add_bias_grad<V>(g.db_hh, nullptr, dgh, rows, G);
+    if (g.db_ih || g.db_hh) {  // dgx's column sums serve both biases where dgh equals it
+        const std::vector<double> acc = column_sums<V>(dgx, rows, G, G);
+        add_sums<V>(g.db_ih, acc, G);
+        add_sums<V>(g.db_hh, acc, split);
+        if (g.db_hh && split < G)
+            add_sums<V>(g.db_hh + split, column_sums<V>(tail, rows, G - split, G - split), G - split);
     }
 }
 
@@ -430,17 +444,17 @@ struct ElmanKernel {
             if (s.padded()) clear_valid_rows<V>(s, t, D);
             gemm<V>(gt, in.w_hh, D, B, H, H, false, false, s.padded() ? V(1) : V(0));
         }
-        common_grads<V>(s, in, g, Gd, Gd, Y, D);
+        common_grads<V>(s, in, g, Gd, nullptr, s.G, Y, D);
     }
 };
 
-// Where a gated cell's backward writes its gate gradients [T, B, G]: over the saved activations
-// `acts` when it may (backward runs once, and each row is read before it is written), else into
-// `own`, allocated here.
+// Where a gated cell's backward writes a gradient of the shape of an array its forward saved (the
+// gate gradients over the activations, say): over `saved` when it may (backward runs once, and each
+// row is read before it is written), else into `own`, allocated here.
 template <class V>
-V* gate_grad_buffer(const Seq& s, xt::xarray<V>& acts, bool overwrite, xt::xarray<V>& own) {
-    if (overwrite) return acts.data();
-    own = xt::xarray<V>::from_shape({s.T, s.B, s.G});
+V* grad_over_saved(xt::xarray<V>& saved, bool overwrite, xt::xarray<V>& own) {
+    if (overwrite) return saved.data();
+    own = xt::xarray<V>::from_shape(saved.shape());
     return own.data();
 }
 
@@ -501,7 +515,7 @@ struct LSTMKernel {
         // steps after it (and from h_n, c_n); after the loop, d loss / d h0 and d c0.
         std::vector<V> dh(fin, fin + BH), dc(fin + BH, fin + 2 * BH), tc(H), d(G);
         xt::xarray<V> own;  // d loss / d gates (pre-activation) [T, B, 4H]
-        V* dG = gate_grad_buffer<V>(s, acts, overwrite, own);
+        V* dG = grad_over_saved<V>(acts, overwrite, own);
         for (std::size_t k = T; k-- > 0;) {
             const std::size_t t = s.t(k);
             const V* cp = k > 0 ? C + s.t(k - 1) * BH : in.c0;
@@ -536,7 +550,7 @@ struct LSTMKernel {
         }
         if (g.dc0)
             for (std::size_t i = 0; i < BH; ++i) g.dc0[i] += dc[i];
-        common_grads<V>(s, in, g, dG, dG, Hs, dh.data());
+        common_grads<V>(s, in, g, dG, nullptr, G, Hs, dh.data());
     }
 };
 
@@ -594,19 +608,25 @@ struct GRUKernel {
         const V* HN = hn.data();
         std::vector<V> dh(fin, fin + BH), dx(G);  // dh as in LSTMKernel
         V* D = dh.data();
-        // d loss / d (the input projection) [T, B, 3H], and d loss / d (h_{t-1} W_hh^T + b_hh),
-        // which differs from it in n's third.
-        xt::xarray<V> own, dgh = xt::xarray<V>::from_shape({T, B, G});
-        V* dgx = gate_grad_buffer<V>(s, acts, overwrite, own);
+        // d loss / d (the input projection) [T, B, 3H], over the activations. d loss / d
+        // (h_{t-1} W_hh^T + b_hh) differs from it only in n's third, which r scales: that third is
+        // kept for all steps (dghn [T, B, H], over hn), the whole only for the step at hand (step
+        // [B, 3H], for its GEMM).
+        xt::xarray<V> own_gx, own_hn;
+        V* dgx = grad_over_saved<V>(acts, overwrite, own_gx);
+        V* dghn = grad_over_saved<V>(hn, overwrite, own_hn);
+        std::vector<V> step(B * G);
         for (std::size_t k = T; k-- > 0;) {
             const std::size_t t = s.t(k);
             const V* hp = k > 0 ? Hs + s.t(k - 1) * BH : in.h0;
             for (std::size_t b = 0; b < B; ++b) {
                 V* out = dgx + (t * B + b) * G;
-                V* dhh = dgh.data() + (t * B + b) * G;
+                V* dhh = step.data() + b * G;
+                V* dn = dghn + (t * B + b) * H;  // may be hnr: each element read before it is written
                 if (!s.valid(t, b)) {
                     std::fill_n(out, G, V(0));
                     std::fill_n(dhh, G, V(0));
+                    std::fill_n(dn, H, V(0));
                     continue;
                 }
                 const V* a = A + (t * B + b) * G;
@@ -623,14 +643,14 @@ struct GRUKernel {
                     dx[j] = dhh[j] = dpre_r;
                     dx[H + j] = dhh[H + j] = dpre_z;
                     dx[2 * H + j] = dpre_n;
-                    dhh[2 * H + j] = dpre_n * r[j];
+                    dhh[2 * H + j] = dn[j] = dpre_n * r[j];
                     dr[j] = dhj * z[j];  // h' = ... + z * h: the direct path; the GEMM adds the rest
                 }
                 std::copy_n(dx.data(), G, out);
             }
-            gemm<V>(dgh.data() + t * B * G, in.w_hh, D, B, G, H, false, false, V(1));  // d h_{t-1}
+            gemm<V>(step.data(), in.w_hh, D, B, G, H, false, false, V(1));  // d h_{t-1}
         }
-        common_grads<V>(s, in, g, dgx, dgh.data(), Hs, D);
+        common_grads<V>(s, in, g, dgx, dghn, 2 * H, Hs, D);
     }
 };
 

@@ -7,8 +7,8 @@
 #                         [--build-dir DIR]
 #
 # --quick: a smoke check (1 round, 5 steps, configurations a b d f g h only).
-# --configs: the configurations to run, in order (default: all of a-m).
-# (e) and (l) unroll 1000 steps (about 150 and 530 GFLOP per training step), so they run --e-steps
+# --configs: the configurations to run, in order (default: all of a-n).
+# (e), (l) and (n) unroll 1000 steps (about 150, 530 and 400 GFLOP per step), so they run --e-steps
 # timed steps after one warm-up step (default 5); they are there for their peak memory, which needs
 # no long run.
 set -euo pipefail
@@ -17,7 +17,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 src=$(dirname "$here")
 build="$src/build-bench"
 rounds=3 steps=20 warmup=3 e_steps=5 quick=0
-configs="a b c d e f g h i j k l m" configs_given=""
+configs="a b c d e f g h i j k l m n" configs_given=""
 while [[ $# -gt 0 ]]; do
     case "$1" in
         --quick) quick=1; shift ;;
@@ -34,8 +34,8 @@ if [[ $quick == 1 ]]; then rounds=1 steps=5 warmup=1 configs="a b d f g h"; fi
 if [[ -n $configs_given ]]; then configs=$configs_given; fi
 for config in $configs; do
     case "$config" in
-        [a-m]) ;;
-        *) echo "compare.sh: unknown configuration $config (a-m)" >&2; exit 2 ;;
+        [a-n]) ;;
+        *) echo "compare.sh: unknown configuration $config (a-n)" >&2; exit 2 ;;
     esac
 done
 
@@ -66,7 +66,7 @@ trap 'rm -f "$csv"' EXIT
 # OpenMP, so the setting changes nothing for it.
 run() {  # run PROGRAM THREADS CONFIG: appends its CSV lines
     local prog=$1 threads=$2 config=$3 s=$steps w=$warmup
-    if [[ $config == e || $config == l ]]; then s=$e_steps w=1; fi  # the long unrolls, there for memory
+    if [[ $config == e || $config == l || $config == n ]]; then s=$e_steps w=1; fi  # the long unrolls, there for memory
     OPENBLAS_NUM_THREADS=$threads OMP_NUM_THREADS=$threads OMP_WAIT_POLICY=passive \
         "$prog" --config "$config" --threads "$threads" --steps "$s" --warmup "$w" --csv >>"$csv"
 }
@@ -96,7 +96,7 @@ echo "- machine: $(lscpu | sed -n 's/^Model name: *//p' | head -1), $(lscpu | se
     "($(nproc) available to this run)"
 echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC')"
 echo "- $rounds round(s) per cell, tapegrad and LibTorch alternating; each number is the median over rounds of"
-echo "  a run's median ($steps timed steps after $warmup warm-up; e and l: $e_steps after 1)"
+echo "  a run's median ($steps timed steps after $warmup warm-up; e, l and n: $e_steps after 1)"
 echo
 echo "| config | threads | tapegrad ms | LibTorch best ms (variant) | tapegrad / LibTorch | tapegrad GFLOP/s | fraction of sgemm | peak MB tapegrad / LibTorch (ratio) |"
 echo "|---|---|---|---|---|---|---|---|"
@@ -118,7 +118,7 @@ for threads in 1 2; do
             continue
         fi
         peak=""
-        if [[ $config == e || $config == l ]]; then
+        if [[ $config == e || $config == l || $config == n ]]; then
             t_mb=$(col tapegrad "$config" "$threads" 10)
             l_mb=$(col "libtorch-$best_name" "$config" "$threads" 10)
             peak="$(fmt "$t_mb" %.0f) / $(fmt "$l_mb" %.0f) ($(ratio "$t_mb" "$l_mb"))"

@@ -34,7 +34,7 @@ struct Config {
     Cell cell = Cell::rnn;
     std::size_t layers = 1;
     bool variable_lengths = false;  // per-sequence lengths from sequence_lengths(), loss masked past them
-    bool memory = false;            // there for its peak memory (e, l): few steps in compare.sh
+    bool memory = false;            // there for its peak memory (e, l, n): few steps in compare.sh
     std::size_t input_size() const { return embed ? embed : vocab; }
     std::size_t directions() const { return bidirectional ? 2 : 1; }
     // Gate blocks of the weight matrices: W_ih is [gates*H, I], W_hh [gates*H, H].
@@ -42,7 +42,7 @@ struct Config {
 };
 
 // Every configuration's letter, in the order `all` runs them.
-constexpr const char* config_names = "abcdefghijklm";
+constexpr const char* config_names = "abcdefghijklmn";
 
 inline Config config_for(char c) {
     auto like = [](char base, char name, Cell cell) {
@@ -76,6 +76,7 @@ inline Config config_for(char c) {
         }
         case 'l': return like('e', 'l', Cell::lstm);
         case 'm': return like('d', 'm', Cell::lstm);
+        case 'n': return like('e', 'n', Cell::gru);
         default: return {'f', 0, 0, 0, 0, 0, false, true};
     }
 }
@@ -236,8 +237,8 @@ struct Args {
 };
 
 inline void add_options(CLI::App& app, Args& a) {
-    app.add_option("--config", a.configs, "configurations to run: a b c d e f g h i j k l, or all (repeatable)")
-        ->check(CLI::IsMember({"a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "l", "m", "all"}))
+    app.add_option("--config", a.configs, "configurations to run: a to n, or all (repeatable)")
+        ->check(CLI::IsMember({"a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "l", "m", "n", "all"}))
         ->capture_default_str();
     app.add_option("--steps", a.steps, "timed training steps per configuration (repetitions for f: at least 20)")
         ->check(CLI::PositiveNumber)

@@ -5,7 +5,7 @@
 // bench_torch_rnn runs the same configurations with LibTorch and prints the same lines;
 // bench/compare.sh puts them side by side.
 //
-//   bench_rnn_train [--config a|b|...|l|all]... [--steps N] [--warmup W] [--threads K] [--csv] [-v]
+//   bench_rnn_train [--config a|b|...|n|all]... [--steps N] [--warmup W] [--threads K] [--csv] [-v]
 #include <cmath>
 #include <cstdio>
 #include <memory>

@@ -2,11 +2,11 @@
 // from a zero state, mean cross-entropy over all steps or, where lengths vary, over the steps inside
 // each sequence, backward, clip_grad_norm_ to 5, one Adam step at lr 1e-3) and output lines, so
 // bench/compare.sh can put tapegrad and LibTorch side by side. Each of a-d runs twice: with
-// torch::nn::RNN, and with a hand-unrolled loop of torch ops; the faster is marked. e, g, h, j, k and
-// l run torch::nn's layer (RNN, LSTM, GRU; k through pack_padded_sequence), i the LSTM cell written
+// torch::nn::RNN, and with a hand-unrolled loop of torch ops; the faster is marked. e, g, h, j, k, l,
+// m and n run torch::nn's layer (RNN, LSTM, GRU; k through pack_padded_sequence), i the LSTM cell written
 // from torch ops.
 //
-//   bench_torch_rnn [--config a|b|...|l|all]... [--steps N] [--warmup W] [--threads K] [--csv] [-v]
+//   bench_torch_rnn [--config a|b|...|n|all]... [--steps N] [--warmup W] [--threads K] [--csv] [-v]
 //                   [--variant nn|unrolled|both]
 #include <cmath>
 #include <cstdio>

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstring>
+#include <type_traits>
 
 #include <cblas.h>
 
@@ -27,28 +28,39 @@ inline void check_blas_once() {
 // none is: parallel.cpp).
 inline std::atomic<int> gemms_in_flight{0};
 
-// C[m, n] = op(A) @ op(B) + beta C, on row-major buffers; op(X) is X or X^T.
-// A is stored [m, k] (or [k, m] when ta), B is stored [k, n] (or [n, k] when tb).
-// k = 0 gives beta C (zeros when beta is 0, whatever C held).
+// C[m, n] = op(A) @ op(B) + beta C, on row-major buffers whose rows lie lda, ldb and ldc elements
+// apart (a block of columns of a wider array); op(X) is X or X^T. A is stored [m, k] (or [k, m] when
+// ta), B is stored [k, n] (or [n, k] when tb). k = 0 gives beta C (zeros when beta is 0, whatever C
+// held).
 template <class T>
-void gemm(const T* A, const T* B, T* C, std::size_t m, std::size_t k, std::size_t n, bool ta, bool tb, T beta) {
+void gemm_ld(const T* A, std::size_t lda, const T* B, std::size_t ldb, T* C, std::size_t ldc, std::size_t m,
+             std::size_t k, std::size_t n, bool ta, bool tb, T beta) {
     if (m == 0 || n == 0) return;
     if (k == 0) {
-        if (beta == T(0)) std::memset(C, 0, m * n * sizeof(T));
-        else if (beta != T(1))
-            for (std::size_t i = 0; i < m * n; ++i) C[i] *= beta;
+        for (std::size_t i = 0; i < m; ++i) {
+            T* row = C + i * ldc;
+            if (beta == T(0)) std::memset(row, 0, n * sizeof(T));
+            else if (beta != T(1))
+                for (std::size_t j = 0; j < n; ++j) row[j] *= beta;
+        }
         return;
     }
     check_blas_once();
     const auto M = static_cast<blasint>(m), N = static_cast<blasint>(n), K = static_cast<blasint>(k);
-    const blasint lda = ta ? M : K, ldb = tb ? K : N;
+    const auto LDA = static_cast<blasint>(lda), LDB = static_cast<blasint>(ldb), LDC = static_cast<blasint>(ldc);
     const CBLAS_TRANSPOSE opa = ta ? CblasTrans : CblasNoTrans, opb = tb ? CblasTrans : CblasNoTrans;
     gemms_in_flight.fetch_add(1);
     if constexpr (std::is_same_v<T, float>)
-        cblas_sgemm(CblasRowMajor, opa, opb, M, N, K, 1.0f, A, lda, B, ldb, beta, C, N);
+        cblas_sgemm(CblasRowMajor, opa, opb, M, N, K, 1.0f, A, LDA, B, LDB, beta, C, LDC);
     else
-        cblas_dgemm(CblasRowMajor, opa, opb, M, N, K, 1.0, A, lda, B, ldb, beta, C, N);
+        cblas_dgemm(CblasRowMajor, opa, opb, M, N, K, 1.0, A, LDA, B, LDB, beta, C, LDC);
     gemms_in_flight.fetch_sub(1);
+}
+
+// gemm_ld on whole arrays: rows as long as the matrices are wide.
+template <class T>
+void gemm(const T* A, const T* B, T* C, std::size_t m, std::size_t k, std::size_t n, bool ta, bool tb, T beta) {
+    gemm_ld<T>(A, ta ? m : k, B, tb ? k : n, C, n, m, k, n, ta, tb, beta);
 }
 
 #if defined(TAPEGRAD_AVX2_KERNELS)
