@@ -112,6 +112,11 @@ void run_two(const std::function<void()>& a, const std::function<void()>& b, boo
     if (eb) std::rethrow_exception(eb);
 }
 
+bool can_run_two() {
+    std::lock_guard<std::mutex> lock(split_mutex);
+    return splits_active == 0 && threads_set() >= 2;
+}
+
 std::uint64_t runs_together() { return together_count.load(std::memory_order_relaxed); }
 
 }  // namespace detail

@@ -15,6 +15,7 @@
 #include "recurrent.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <memory>
 
@@ -304,70 +305,161 @@ std::vector<V> finals_grad(const FinalsLink<V>& link, std::size_t S, std::size_t
     return g;
 }
 
-// Column sums of d [rows, cols] (rows ld elements apart), accumulated in double.
+// What every cell forms the same way from its per-step gate gradients: the weight and bias
+// gradients, dx, d h0 (and d c0). A kernel's backward calls begin() once its gradient arrays exist,
+// step_done(n) when the first n steps processed (backward goes from the last step to the first)
+// have their gate gradients written, and end() after the last. dgx [T, B, G] is d loss / d (the
+// input projection); dgh, d loss / d (h_{t-1} W_hh^T + b_hh) [T, B, G], equals dgx in its columns
+// [0, split) and is `tail` [T, B, G - split] in the rest (Elman and LSTM: split = G, no tail; GRU:
+// the n gate's third, which r scales); hs [T, B, H] are the states by time.
+//
+// Serial, end() forms everything over all steps at once: one GEMM each. Pipelined, consume() runs
+// on a second thread while the kernel's backward runs: it forms the weight gradients, dx and the
+// bias sums block by block of steps as step_done() reports them, so the products over all steps
+// overlap the recurrence instead of following it; d h0 and d c0 are added by finish() once both
+// have ended. The blocks are fixed by T alone, so a result does not depend on timing.
 template <class V>
-std::vector<double> column_sums(const V* d, std::size_t rows, std::size_t cols, std::size_t ld) {
-    std::vector<double> acc(cols, 0.0);
-    for (std::size_t r = 0; r < rows; ++r)
-        for (std::size_t j = 0; j < cols; ++j) acc[j] += d[r * ld + j];
-    return acc;
-}
+class GradSink {
+public:
+    GradSink(const Seq& s, const Raw<V>& in, const Grads<V>& g, bool pipelined)
+        : s_(s), in_(in), g_(g), pipelined_(pipelined), acc_(s.G, 0.0) {}
 
-// out[j] += acc[j] for j < n; nothing when out is null.
-template <class V>
-void add_sums(V* out, const std::vector<double>& acc, std::size_t n) {
-    if (out)
-        for (std::size_t j = 0; j < n; ++j) out[j] += static_cast<V>(acc[j]);
-}
-
-// What every cell forms the same way once the per-step gate gradients are known: dgx [T, B, G] is
-// d loss / d (the input projection); dgh, d loss / d (h_{t-1} W_hh^T + b_hh) [T, B, G], equals dgx
-// in its columns [0, split) and is `tail` [T, B, G - split] in the rest (Elman and LSTM: split = G,
-// no tail; GRU: the n gate's third, which r scales). hs [T, B, H] are the states by time, dh0
-// [B, H] the gradient that reached the initial state. Writes in the order grad_buffers() takes the
-// buffers.
-template <class V>
-void common_grads(const Seq& s, const Raw<V>& in, const Grads<V>& g, const V* dgx, const V* tail,
-                  std::size_t split, const V* hs, const V* dh0) {
-    const std::size_t T = s.T, B = s.B, H = s.H, G = s.G, F = s.F, BH = s.BH(), rows = T * B;
-    if (g.dh0)
-        for (std::size_t i = 0; i < BH; ++i) g.dh0[i] += dh0[i];
-    if (g.dw_hh) {
-        // Rows [j0, j0 + w) of d W_hh [G, H] = sum over steps of d_t^T h_{t-1}, d [T, B, w] with rows
-        // ld apart: one GEMM over the steps after the first processed, one for h0.
-        const std::size_t pairs = (T - 1) * B;
-        auto block = [&](const V* d, std::size_t ld, std::size_t w, std::size_t j0) {
-            V* dw = g.dw_hh + j0 * H;
-            if (s.reverse)
-                gemm_ld<V>(d, ld, hs + BH, H, dw, H, w, pairs, H, true, false, g.beta_hh);  // (t, t+1), t < T-1
-            else
-                gemm_ld<V>(d + B * ld, ld, hs, H, dw, H, w, pairs, H, true, false, g.beta_hh);  // (t, t-1), t > 0
-            if (s.has_h0) gemm_ld<V>(d + s.t(0) * B * ld, ld, in.h0, H, dw, H, w, B, H, true, false, V(1));
-        };
-        block(dgx, G, split, 0);
-        if (split < G) block(tail, G - split, G - split, split);
+    void begin(const V* dgx, const V* tail, std::size_t split, const V* hs) {
+        dgx_ = dgx, tail_ = tail, split_ = split, hs_ = hs;
+        acc_tail_.assign(s_.G - split, 0.0);
+        publish(0);
     }
-    if (g.dw_ih) {  // d W_ih [G, F] = dgx^T x over all rows, padded rows of x read as zeros
-        const V* x = in.x;
-        std::vector<V> xz;
-        if (s.padded()) {
-            xz.assign(x, x + rows * F);
-            for (std::size_t t = 0; t < T; ++t)
-                for (std::size_t b = 0; b < B; ++b)
-                    if (!s.valid(t, b)) std::fill_n(xz.data() + (t * B + b) * F, F, V(0));
-            x = xz.data();
+    void step_done(std::size_t n) {
+        if (pipelined_) publish(static_cast<std::ptrdiff_t>(n));
+    }
+    // dh0 [B, H] and dc0 (or null): the gradients that reached the initial states.
+    void end(const V* dh0, const V* dc0) {
+        if (!pipelined_) {
+            add_initial(dc0, g_.dc0);
+            add_initial(dh0, g_.dh0);
+            add_steps(0, s_.T);
+            add_bias();
+            return;
         }
-        gemm<V>(dgx, x, g.dw_ih, G, rows, F, true, false, g.beta_ih);
+        const std::size_t BH = s_.BH();
+        if (g_.dc0) dc0_.assign(dc0, dc0 + BH);
+        if (g_.dh0) dh0_.assign(dh0, dh0 + BH);
+        publish(static_cast<std::ptrdiff_t>(s_.T));
     }
-    if (g.dx) gemm<V>(dgx, in.w_ih, g.dx, rows, G, F, false, false, g.beta_x);  // [T*B, F] = dgx @ W_ih
-    if (g.db_ih || g.db_hh) {  // dgx's column sums serve both biases where dgh equals it
-        const std::vector<double> acc = column_sums<V>(dgx, rows, G, G);
-        add_sums<V>(g.db_ih, acc, G);
-        add_sums<V>(g.db_hh, acc, split);
-        if (g.db_hh && split < G)
-            add_sums<V>(g.db_hh + split, column_sums<V>(tail, rows, G - split, G - split), G - split);
+    // The pipelined kernel's backward failed: consume() stops waiting.
+    void fail() { publish(failed); }
+    // Arrays for the kernel's gradients that live as long as the sink: consume() may still read
+    // them after the kernel's backward has returned.
+    xt::xarray<V>& array(std::size_t i) { return arrays_[i]; }
+
+    void consume() {
+        const std::size_t T = s_.T, block = std::max<std::size_t>(1, (T + 15) / 16);
+        std::size_t done = 0;  // steps processed, counted from the first processed
+        while (done < T) {
+            const std::size_t next = std::min(T, done + block);
+            std::ptrdiff_t r;
+            while ((r = ready_.load(std::memory_order_acquire)) != failed && r < static_cast<std::ptrdiff_t>(next))
+                ready_.wait(r, std::memory_order_acquire);
+            if (r == failed) return;
+            // Processed steps [done, next) are times [T - next, T - done) forward, [done, next) reversed.
+            if (s_.reverse) add_steps(done, next);
+            else add_steps(T - next, T - done);
+            done = next;
+        }
+        add_bias();
     }
-}
+    void finish() {
+        add_initial(dc0_.empty() ? nullptr : dc0_.data(), g_.dc0);
+        add_initial(dh0_.empty() ? nullptr : dh0_.data(), g_.dh0);
+    }
+private:
+    static constexpr std::ptrdiff_t failed = -2;
+
+    void publish(std::ptrdiff_t n) {
+        ready_.store(n, std::memory_order_release);
+        ready_.notify_one();
+    }
+    void add_initial(const V* from, V* to) const {
+        if (from && to)
+            for (std::size_t i = 0; i < s_.BH(); ++i) to[i] += from[i];
+    }
+    // The first GEMM into a buffer uses its beta (0: overwrite), later ones add.
+    static V take(V& beta) {
+        const V b = beta;
+        beta = V(1);
+        return b;
+    }
+
+    // Rows [j0, j0 + w) of d W_hh [G, H] += sum over times t in [t0, t1) of d_t^T h_{t-1}, where
+    // h_{t-1} is the state of the step processed before t (h0 for the first); d [T, B, w] has rows
+    // ld apart. One GEMM over the steps with a state before them, one for h0.
+    void add_hh(const V* d, std::size_t ld, std::size_t w, std::size_t j0, std::size_t t0, std::size_t t1) {
+        const std::size_t T = s_.T, B = s_.B, H = s_.H, BH = s_.BH();
+        V* dw = g_.dw_hh + j0 * H;
+        V& beta = j0 == 0 ? beta_hh_ : beta_hh_tail_;
+        if (s_.reverse) {  // h_{t-1} is hs[t + 1], for t < T - 1
+            const std::size_t p1 = std::min(t1, T - 1), n = p1 > t0 ? p1 - t0 : 0;
+            gemm_ld<V>(d + t0 * B * ld, ld, hs_ + (t0 + 1) * BH, H, dw, H, w, n * B, H, true, false, take(beta));
+            if (s_.has_h0 && t1 == T)
+                gemm_ld<V>(d + (T - 1) * B * ld, ld, in_.h0, H, dw, H, w, B, H, true, false, V(1));
+        } else {  // h_{t-1} is hs[t - 1], for t > 0
+            const std::size_t p0 = std::max<std::size_t>(t0, 1), n = t1 > p0 ? t1 - p0 : 0;
+            gemm_ld<V>(d + p0 * B * ld, ld, hs_ + (p0 - 1) * BH, H, dw, H, w, n * B, H, true, false, take(beta));
+            if (s_.has_h0 && t0 == 0) gemm_ld<V>(d, ld, in_.h0, H, dw, H, w, B, H, true, false, V(1));
+        }
+    }
+
+    // Every gradient formed from the times [t0, t1), except the biases' (summed into acc_).
+    void add_steps(std::size_t t0, std::size_t t1) {
+        const std::size_t B = s_.B, G = s_.G, F = s_.F, rows = (t1 - t0) * B, r0 = t0 * B;
+        const V* d = dgx_ + r0 * G;
+        if (g_.dw_hh) {
+            add_hh(dgx_, G, split_, 0, t0, t1);
+            if (split_ < G) add_hh(tail_, G - split_, G - split_, split_, t0, t1);
+        }
+        if (g_.dw_ih) {  // d W_ih [G, F] += d^T x over the rows, padded rows of x read as zeros
+            const V* x = in_.x + r0 * F;
+            std::vector<V> xz;
+            if (s_.padded()) {
+                xz.assign(x, x + rows * F);
+                for (std::size_t t = t0; t < t1; ++t)
+                    for (std::size_t b = 0; b < B; ++b)
+                        if (!s_.valid(t, b)) std::fill_n(xz.data() + ((t - t0) * B + b) * F, F, V(0));
+                x = xz.data();
+            }
+            gemm<V>(d, x, g_.dw_ih, G, rows, F, true, false, take(beta_ih_));
+        }
+        if (g_.dx) gemm<V>(d, in_.w_ih, g_.dx + r0 * F, rows, G, F, false, false, g_.beta_x);  // dgx @ W_ih
+        if (g_.db_ih || g_.db_hh) {
+            sum_columns(d, rows, G, G, acc_);
+            if (g_.db_hh && split_ < G) sum_columns(tail_ + r0 * (G - split_), rows, G - split_, G - split_, acc_tail_);
+        }
+    }
+    // dgx's column sums serve both biases where dgh equals it.
+    void add_bias() {
+        const std::size_t G = s_.G;
+        for (std::size_t j = 0; j < G; ++j) {
+            if (g_.db_ih) g_.db_ih[j] += static_cast<V>(acc_[j]);
+            if (g_.db_hh) g_.db_hh[j] += static_cast<V>(j < split_ ? acc_[j] : acc_tail_[j - split_]);
+        }
+    }
+    static void sum_columns(const V* d, std::size_t rows, std::size_t cols, std::size_t ld, std::vector<double>& acc) {
+        for (std::size_t r = 0; r < rows; ++r)
+            for (std::size_t j = 0; j < cols; ++j) acc[j] += d[r * ld + j];
+    }
+
+    const Seq& s_;
+    const Raw<V>& in_;
+    Grads<V> g_;
+    const bool pipelined_;
+    V beta_hh_ = g_.beta_hh, beta_hh_tail_ = g_.beta_hh, beta_ih_ = g_.beta_ih;
+    const V *dgx_ = nullptr, *tail_ = nullptr, *hs_ = nullptr;
+    std::size_t split_ = 0;
+    std::vector<double> acc_, acc_tail_;
+    std::vector<V> dh0_, dc0_;
+    xt::xarray<V> arrays_[2];
+    std::atomic<std::ptrdiff_t> ready_{-1};
+};
 
 // Rows of the carried gradient dh [B, H] that a valid step consumes start from zero before the
 // step's GEMM adds dgh_t @ W_hh; padded rows keep what they hold (the state passed through).
@@ -379,9 +471,10 @@ void clear_valid_rows(const Seq& s, std::size_t t, V* dh) {
 
 // ---- the cells' kernels -------------------------------------------------------------------------
 // Each cell is a kernel object: forward(s, in) computes hs [T, B, H] (the state after each time
-// step) and whatever its backward needs; backward(s, in, Hs, gy, fin, g, overwrite) takes the
+// step) and whatever its backward needs; backward(s, in, Hs, gy, fin, sink, overwrite) takes the
 // states (hs, or the op's output holding the same values), d loss / d output gy [T, B, H]
-// (overwritten), and d loss / d final states fin [S, B, H], and writes the gradients into g. With
+// (overwritten), and d loss / d final states fin [S, B, H], forms the gate gradients step by step
+// and hands them to the sink, which forms the rest (GradSink). With
 // `overwrite` (the graph is not retained, so backward runs once) the gated cells write their gate
 // gradients over the saved activations instead of into a new [T, B, gates * H] array: the largest
 // array of backward, the size of all activations. Neither touches the tape, so the two directions
@@ -415,7 +508,7 @@ struct ElmanKernel {
     std::vector<const V*> state_bufs(const V* h) const { return {h}; }
 
     // (No `overwrite` here: the pre-activation gradients go into Gd, an array of the op's own.)
-    void backward(const Seq& s, const Raw<V>& in, const V* Y, V* Gd, const V* fin, const Grads<V>& g,
+    void backward(const Seq& s, const Raw<V>& in, const V* Y, V* Gd, const V* fin, GradSink<V>& sink,
                   bool /*overwrite*/) {
         const std::size_t T = s.T, B = s.B, H = s.H, BH = s.BH();
         // Gd: d loss / d output, rewritten in place into d loss / d pre-activation, step by step.
@@ -423,6 +516,7 @@ struct ElmanKernel {
         // after it (and from h_n); after the loop, d loss / d h0.
         std::vector<V> dh(fin, fin + BH);
         V* D = dh.data();
+        sink.begin(Gd, nullptr, s.G, Y);
         for (std::size_t k = T; k-- > 0;) {
             const std::size_t t = s.t(k);
             V* gt = Gd + t * BH;
@@ -441,10 +535,11 @@ struct ElmanKernel {
                     for (std::size_t j = 0; j < H; ++j) gr[j] = (gr[j] + dr[j]) * (V(1) - yr[j] * yr[j]);
             }
             // The state before this step: d h_{t-1} = d pre_t @ W_hh on valid rows.
+            sink.step_done(T - k);
             if (s.padded()) clear_valid_rows<V>(s, t, D);
             gemm<V>(gt, in.w_hh, D, B, H, H, false, false, s.padded() ? V(1) : V(0));
         }
-        common_grads<V>(s, in, g, Gd, nullptr, s.G, Y, D);
+        sink.end(D, nullptr);
     }
 };
 
@@ -506,7 +601,7 @@ struct LSTMKernel {
     }
     std::vector<const V*> state_bufs(const V* h) const { return {h, cs.data()}; }
 
-    void backward(const Seq& s, const Raw<V>& in, const V* Hs, V* gy, const V* fin, const Grads<V>& g,
+    void backward(const Seq& s, const Raw<V>& in, const V* Hs, V* gy, const V* fin, GradSink<V>& sink,
                   bool overwrite) {
         const std::size_t T = s.T, B = s.B, H = s.H, G = s.G, BH = s.BH();
         const V* A = acts.data();
@@ -514,8 +609,9 @@ struct LSTMKernel {
         // dh, dc [B, H]: the gradients reaching h and c after the step being processed from the
         // steps after it (and from h_n, c_n); after the loop, d loss / d h0 and d c0.
         std::vector<V> dh(fin, fin + BH), dc(fin + BH, fin + 2 * BH), tc(H), d(G);
-        xt::xarray<V> own;  // d loss / d gates (pre-activation) [T, B, 4H]
-        V* dG = grad_over_saved<V>(acts, overwrite, own);
+        // d loss / d gates (pre-activation) [T, B, 4H]
+        V* dG = grad_over_saved<V>(acts, overwrite, sink.array(0));
+        sink.begin(dG, nullptr, G, Hs);
         for (std::size_t k = T; k-- > 0;) {
             const std::size_t t = s.t(k);
             const V* cp = k > 0 ? C + s.t(k - 1) * BH : in.c0;
@@ -545,12 +641,11 @@ struct LSTMKernel {
                 }
                 std::copy_n(d.data(), G, out);
             }
+            sink.step_done(T - k);
             clear_valid_rows<V>(s, t, dh.data());
             gemm<V>(dG + t * B * G, in.w_hh, dh.data(), B, G, H, false, false, V(1));  // d h_{t-1}
         }
-        if (g.dc0)
-            for (std::size_t i = 0; i < BH; ++i) g.dc0[i] += dc[i];
-        common_grads<V>(s, in, g, dG, nullptr, G, Hs, dh.data());
+        sink.end(dh.data(), dc.data());
     }
 };
 
@@ -601,7 +696,7 @@ struct GRUKernel {
     }
     std::vector<const V*> state_bufs(const V* h) const { return {h}; }
 
-    void backward(const Seq& s, const Raw<V>& in, const V* Hs, V* gy, const V* fin, const Grads<V>& g,
+    void backward(const Seq& s, const Raw<V>& in, const V* Hs, V* gy, const V* fin, GradSink<V>& sink,
                   bool overwrite) {
         const std::size_t T = s.T, B = s.B, H = s.H, G = s.G, BH = s.BH();
         const V* A = acts.data();
@@ -612,10 +707,10 @@ struct GRUKernel {
         // (h_{t-1} W_hh^T + b_hh) differs from it only in n's third, which r scales: that third is
         // kept for all steps (dghn [T, B, H], over hn), the whole only for the step at hand (step
         // [B, 3H], for its GEMM).
-        xt::xarray<V> own_gx, own_hn;
-        V* dgx = grad_over_saved<V>(acts, overwrite, own_gx);
-        V* dghn = grad_over_saved<V>(hn, overwrite, own_hn);
+        V* dgx = grad_over_saved<V>(acts, overwrite, sink.array(0));
+        V* dghn = grad_over_saved<V>(hn, overwrite, sink.array(1));
         std::vector<V> step(B * G);
+        sink.begin(dgx, dghn, 2 * H, Hs);
         for (std::size_t k = T; k-- > 0;) {
             const std::size_t t = s.t(k);
             const V* hp = k > 0 ? Hs + s.t(k - 1) * BH : in.h0;
@@ -648,9 +743,10 @@ struct GRUKernel {
                 }
                 std::copy_n(dx.data(), G, out);
             }
+            sink.step_done(T - k);
             gemm<V>(step.data(), in.w_hh, D, B, G, H, false, false, V(1));  // d h_{t-1}
         }
-        common_grads<V>(s, in, g, dgx, dghn, 2 * H, Hs, D);
+        sink.end(D, nullptr);
     }
 };
 
@@ -671,8 +767,23 @@ SequenceResult run_one(const Seq& s, const std::vector<Tensor>& inputs) {
         xt::xarray<V> gy = c.take_grad_out<V>();
         const std::vector<V> fin = finals_grad<V>(*link, K<V>::states, 1, 0, s.BH());
         *link = {};  // taken: free the final states' gradient
-        const Grads<V> g = grad_buffers<V>(c, s);
-        k->backward(s, in, Hs, gy.data(), fin.data(), g, !c.retain_graph());
+        const bool overwrite = !c.retain_graph();
+        // With two or more BLAS threads (and not inside another op's split), the products over all
+        // steps run on a second thread while the recurrence runs (GradSink).
+        const bool pipelined = s.T > 1 && detail::can_run_two();
+        GradSink<V> sink(s, in, grad_buffers<V>(c, s), pipelined);
+        if (!pipelined) return k->backward(s, in, Hs, gy.data(), fin.data(), sink, overwrite);
+        detail::run_two(
+            [&] {
+                try {
+                    k->backward(s, in, Hs, gy.data(), fin.data(), sink, overwrite);
+                } catch (...) {
+                    sink.fail();
+                    throw;
+                }
+            },
+            [&] { sink.consume(); });
+        sink.finish();
     });
     return finish<V>({&s}, y, {k->state_bufs(padded ? k->hs.data() : y.value<V>().data())}, link);
 }
@@ -718,8 +829,9 @@ SequenceResult run_both(const char* op, const Seq& s0, const Seq& s1, const std:
         std::vector<V> dx1(c.needs(0) ? T * B * F : 0);
         const Grads<V> gr0 = grad_buffers<V>(c, s0), gr1 = grad_buffers<V>(c, s1, dx1.empty() ? nullptr : dx1.data());
         const bool overwrite = !c.retain_graph();
-        detail::run_two([&] { k0->backward(s0, in0, k0->hs.data(), g0.data(), fin0.data(), gr0, overwrite); },
-                        [&] { k1->backward(s1, in1, k1->hs.data(), g1.data(), fin1.data(), gr1, overwrite); },
+        GradSink<V> sink0(s0, in0, gr0, false), sink1(s1, in1, gr1, false);
+        detail::run_two([&] { k0->backward(s0, in0, k0->hs.data(), g0.data(), fin0.data(), sink0, overwrite); },
+                        [&] { k1->backward(s1, in1, k1->hs.data(), g1.data(), fin1.data(), sink1, overwrite); },
                         apart);
         for (std::size_t i = 0; i < dx1.size(); ++i) gr0.dx[i] += dx1[i];
     });

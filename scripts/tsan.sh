@@ -9,8 +9,10 @@ cd "$(dirname "$0")/.."
 
 # The test programs with threads in them: the engine (a tape per thread), the random generators
 # (one stream per thread), determinism (models trained and gradients checked on four threads) and
-# the bidirectional ops (their two directions on two threads).
-tests=(test_engine test_random test_determinism test_ops_bidirectional)
+# the bidirectional ops (their two directions on two threads) and the one-direction ops' backward
+# at two threads (its products over all steps on a second thread; only the tests tagged [threads]).
+tests=(test_engine test_random test_determinism test_ops_bidirectional test_ops_recurrent)
+declare -A only=([test_ops_recurrent]="[threads]")
 
 # clang: its ThreadSanitizer runtime comes with libclang-rt-14-dev, installed for fuzzing anyway.
 source scripts/clang-build-dir.sh
@@ -20,11 +22,11 @@ cmake -S . -B build-tsan -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWith
 cmake --build build-tsan -j "${JOBS:-$(nproc)}" --target "${tests[@]}"
 
 # One BLAS thread: OpenBLAS is not instrumented, so its own worker threads could only hide races.
-# (test_ops_bidirectional sets two where it runs two directions at once; each then runs on one.)
+# (the tests set two where they run work on two threads at once; each piece then runs on one.)
 export OPENBLAS_NUM_THREADS=1
 export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:${TSAN_OPTIONS:-}"
 for t in "${tests[@]}"; do
   echo "tsan.sh: $t"
-  "build-tsan/tests/$t" -w NoTests
+  "build-tsan/tests/$t" -w NoTests ${only[$t]:+"${only[$t]}"}
 done
 echo "tsan.sh: no data races reported in ${tests[*]}"

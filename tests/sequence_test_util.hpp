@@ -1,6 +1,7 @@
 // Helpers shared by the tests of the fused sequence ops (test_ops_recurrent.cpp, one direction;
 // test_ops_bidirectional.cpp, both): the cells, a loss that weighs every result differently, every
-// result flattened for full-Jacobian gradchecks, and a check of an error's type and message.
+// result flattened for full-Jacobian gradchecks, a check of an error's type and message, and the
+// BLAS's thread count set for a scope.
 #pragma once
 
 #include <cstddef>
@@ -8,11 +9,19 @@
 #include <vector>
 
 #include <catch2/catch.hpp>
+#include <tapegrad/autograd/blas_info.hpp>
 #include <tapegrad/tapegrad.hpp>
 
 #include "test_util.hpp"
 
 namespace tapegrad::test {
+
+// Sets the BLAS's threads for the scope (the ops split work over threads only with two or more).
+struct BlasThreads {
+    int before = blas_threads();
+    explicit BlasThreads(int n) { set_blas_threads(n); }
+    ~BlasThreads() { set_blas_threads(before); }
+};
 
 enum class Kind { tanh, relu, lstm, gru };
 inline constexpr Kind kKinds[] = {Kind::tanh, Kind::relu, Kind::lstm, Kind::gru};

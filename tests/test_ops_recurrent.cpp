@@ -10,6 +10,7 @@
 #include <optional>
 
 #include <fmt/format.h>
+#include <tapegrad/autograd/detail/parallel.hpp>
 #include <tapegrad/tapegrad.hpp>
 
 #include "sequence_test_util.hpp"
@@ -269,6 +270,57 @@ TEST_CASE("fused sequence ops: a retained graph runs backward again with the sam
                     CHECK(max_abs_diff(second[i], once[i]) == 0.0);
                 }
             }
+}
+
+TEST_CASE("fused sequence ops: at two BLAS threads backward overlaps its products with the recurrence",
+          "[recurrent][threads]") {
+    // With two threads, one direction's backward forms its weight gradients, dx and bias sums on a
+    // second thread, block by block of steps as the recurrence finishes them. Gradients must pass
+    // gradcheck, match the one-thread path to rounding, and not depend on timing (equal to the last
+    // bit from run to run).
+    manual_seed(16);
+    const std::vector<std::int64_t> no_lengths, lengths{9, 3, 6}, long_lengths{40, 21, 33};
+    for (Kind kind : kKinds)
+        for (bool reverse : {false, true})
+            for (bool h0 : {false, true})
+                for (bool bias : {false, true})
+                    for (const auto* len : {&no_lengths, &lengths}) {
+                        INFO(fmt::format("{} reverse {} h0 {} bias {} lengths {}", kind_name(kind), reverse, h0, bias,
+                                         !len->empty()));
+                        const Inputs in = make_inputs(kind, 9, 3, 3, 2, h0, bias, f64);
+                        BlasThreads two(2);
+                        const GradcheckResult r = gradcheck(
+                            [&](const std::vector<Tensor>& v) { return flat_result(fused(in.with(v), reverse, *len)); },
+                            in.all());
+                        INFO(r.message);
+                        CHECK(r);
+                    }
+    for (Kind kind : kKinds)
+        for (DType dt : {f64, f32})
+            for (bool reverse : {false, true})
+                for (const auto* len : {&no_lengths, &long_lengths}) {
+                    INFO(fmt::format("{} {} reverse {} lengths {}", kind_name(kind), dtype_name(dt), reverse,
+                                     !len->empty()));
+                    // T = 40: blocks of 3 steps, the last of 1.
+                    const Inputs in = make_inputs(kind, 40, 3, 5, 6, true, true, dt);
+                    auto grads = [&](int threads) {
+                        BlasThreads bt(threads);
+                        for (const Tensor& t : in.all()) Tensor(t).zero_grad();
+                        Tape tape;
+                        const std::uint64_t before = detail::runs_together();
+                        loss_of(fused(in, reverse, *len), 3).backward();
+                        CHECK(detail::runs_together() - before == (threads == 2 ? 1u : 0u));
+                        std::vector<Tensor> g;
+                        for (const Tensor& t : in.all()) g.push_back(t.grad());
+                        return g;
+                    };
+                    const std::vector<Tensor> one = grads(1), two = grads(2), again = grads(2);
+                    for (std::size_t i = 0; i < one.size(); ++i) {
+                        INFO("input " << i);
+                        CHECK(max_rel_diff(two[i], one[i]) < (dt == f64 ? 1e-12 : 1e-4));
+                        CHECK(max_abs_diff(again[i], two[i]) == 0.0);
+                    }
+                }
 }
 
 TEST_CASE("fused sequence ops: only a final state used still reaches every input", "[recurrent]") {

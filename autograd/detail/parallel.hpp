@@ -14,6 +14,11 @@ namespace tapegrad::detail {
 // the other, an exception from a is rethrown at once, and b does not run.
 void run_two(const std::function<void()>& a, const std::function<void()>& b, bool together = true);
 
+// Whether a run_two called now would run its pieces at once: the BLAS has two or more threads and
+// no run_two is running its pieces at once already (inside one, a second split would ask for more
+// cores than the BLAS was given).
+bool can_run_two();
+
 // How many run_two calls in this process have run their two pieces at once (for tests).
 std::uint64_t runs_together();
 
