@@ -18,6 +18,7 @@
 #include <atomic>
 #include <cstring>
 #include <memory>
+#include <utility>
 
 #include "detail/kernels.hpp"
 #include "detail/op.hpp"
@@ -352,21 +353,27 @@ public:
     // them after the kernel's backward has returned.
     xt::xarray<V>& array(std::size_t i) { return arrays_[i]; }
 
+    // The second thread's part: block by block as the steps are ready, the products into d W_hh and
+    // d W_ih and the bias sums (in block order: they add into one buffer), then dx of the first block
+    // whose dx no thread has taken yet.
     void consume() {
-        const std::size_t T = s_.T, block = std::max<std::size_t>(1, (T + 15) / 16);
-        std::size_t done = 0;  // steps processed, counted from the first processed
-        while (done < T) {
-            const std::size_t next = std::min(T, done + block);
+        for (std::size_t i = 0; i < blocks(); ++i) {
+            const std::size_t next = std::min(s_.T, (i + 1) * block());
             std::ptrdiff_t r;
             while ((r = ready_.load(std::memory_order_acquire)) != failed && r < static_cast<std::ptrdiff_t>(next))
                 ready_.wait(r, std::memory_order_acquire);
             if (r == failed) return;
-            // Processed steps [done, next) are times [T - next, T - done) forward, [done, next) reversed.
-            if (s_.reverse) add_steps(done, next);
-            else add_steps(T - next, T - done);
-            done = next;
+            const auto [t0, t1] = times(i);
+            add_steps(t0, t1);
+            take_dx();
         }
         add_bias();
+    }
+    // The kernel's thread, once its recurrence has ended: dx of the blocks left (each block's rows of
+    // dx are its own, so whichever thread forms them, the numbers are the same).
+    void help() {
+        while (take_dx()) {
+        }
     }
     void finish() {
         add_initial(dc0_.empty() ? nullptr : dc0_.data(), g_.dc0);
@@ -374,6 +381,29 @@ public:
     }
 private:
     static constexpr std::ptrdiff_t failed = -2;
+
+    // Blocks of T/16 steps (at least one), fixed by T alone so that no result depends on timing.
+    std::size_t block() const { return std::max<std::size_t>(1, (s_.T + 15) / 16); }
+    std::size_t blocks() const { return (s_.T + block() - 1) / block(); }
+    // Block i holds the steps processed [i * block, ...): times [T - next, T - done) forward,
+    // [done, next) reversed (backward processes the last time first).
+    std::pair<std::size_t, std::size_t> times(std::size_t i) const {
+        const std::size_t done = i * block(), next = std::min(s_.T, done + block());
+        return s_.reverse ? std::pair{done, next} : std::pair{s_.T - next, s_.T - done};
+    }
+    // dx of the next block no thread has taken; false when none is left (or none is wanted).
+    bool take_dx() {
+        if (!g_.dx) return false;
+        const std::size_t i = dx_next_.fetch_add(1);
+        if (i >= blocks()) return false;
+        const auto [t0, t1] = times(i);
+        add_dx(t0, t1);
+        return true;
+    }
+    void add_dx(std::size_t t0, std::size_t t1) {  // dx rows of times [t0, t1) = dgx @ W_ih
+        const std::size_t B = s_.B, G = s_.G, F = s_.F, r0 = t0 * B;
+        gemm<V>(dgx_ + r0 * G, in_.w_ih, g_.dx + r0 * F, (t1 - t0) * B, G, F, false, false, g_.beta_x);
+    }
 
     void publish(std::ptrdiff_t n) {
         ready_.store(n, std::memory_order_release);
@@ -409,7 +439,8 @@ private:
         }
     }
 
-    // Every gradient formed from the times [t0, t1), except the biases' (summed into acc_).
+    // Every gradient formed from the times [t0, t1), except the biases' (summed into acc_) and,
+    // pipelined, dx.
     void add_steps(std::size_t t0, std::size_t t1) {
         const std::size_t B = s_.B, G = s_.G, F = s_.F, rows = (t1 - t0) * B, r0 = t0 * B;
         const V* d = dgx_ + r0 * G;
@@ -429,7 +460,7 @@ private:
             }
             gemm<V>(d, x, g_.dw_ih, G, rows, F, true, false, take(beta_ih_));
         }
-        if (g_.dx) gemm<V>(d, in_.w_ih, g_.dx + r0 * F, rows, G, F, false, false, g_.beta_x);  // dgx @ W_ih
+        if (!pipelined_ && g_.dx) add_dx(t0, t1);  // pipelined: block by block, by either thread
         if (g_.db_ih || g_.db_hh) {
             sum_columns(d, rows, G, G, acc_);
             if (g_.db_hh && split_ < G) sum_columns(tail_ + r0 * (G - split_), rows, G - split_, G - split_, acc_tail_);
@@ -459,6 +490,7 @@ private:
     std::vector<V> dh0_, dc0_;
     xt::xarray<V> arrays_[2];
     std::atomic<std::ptrdiff_t> ready_{-1};
+    std::atomic<std::size_t> dx_next_{0};
 };
 
 // Rows of the carried gradient dh [B, H] that a valid step consumes start from zero before the
@@ -777,6 +809,7 @@ SequenceResult run_one(const Seq& s, const std::vector<Tensor>& inputs) {
             [&] {
                 try {
                     k->backward(s, in, Hs, gy.data(), fin.data(), sink, overwrite);
+                    sink.help();
                 } catch (...) {
                     sink.fail();
                     throw;
