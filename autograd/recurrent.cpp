@@ -315,10 +315,11 @@ std::vector<V> finals_grad(const FinalsLink<V>& link, std::size_t S, std::size_t
 // the n gate's third, which r scales); hs [T, B, H] are the states by time.
 //
 // Serial, end() forms everything over all steps at once: one GEMM each. Pipelined, consume() runs
-// on a second thread while the kernel's backward runs: it forms the weight gradients, dx and the
-// bias sums block by block of steps as step_done() reports them, so the products over all steps
-// overlap the recurrence instead of following it; d h0 and d c0 are added by finish() once both
-// have ended. The blocks are fixed by T alone, so a result does not depend on timing.
+// on a second thread while the kernel's backward runs: it forms the weight gradients and the bias
+// sums block by block of steps as step_done() reports them, and each block's dx unless the kernel's
+// thread, done with its recurrence, took it first (help()), so the products over all steps overlap
+// the recurrence instead of following it; d h0 and d c0 are added by finish() once both have ended.
+// The blocks are fixed by T alone, so a result does not depend on timing.
 template <class V>
 class GradSink {
 public:
