@@ -16,7 +16,8 @@
 
 namespace tapegrad::test {
 
-// Sets the BLAS's threads for the scope (the ops split work over threads only with two or more).
+// Sets the BLAS's threads for the scope (CTest starts every test with one; the ops split work over
+// threads only with two or more).
 struct BlasThreads {
     int before = blas_threads();
     explicit BlasThreads(int n) { set_blas_threads(n); }

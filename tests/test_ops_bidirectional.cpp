@@ -23,7 +23,6 @@ using Catch::Matchers::Contains;
 
 namespace {
 
-// The BLAS's threads for one scope (CTest starts every test with one).
 struct Inputs {
     Kind kind = Kind::tanh;
     Tensor x;
