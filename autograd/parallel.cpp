@@ -1,7 +1,8 @@
 // tapegrad: detail::run_two (detail/parallel.hpp) and the BLAS thread count (blas_info.hpp).
-// The bidirectional sequence ops run their two directions through run_two. OpenBLAS's thread
-// count is one number for the process, so the halving is counted: the first run_two to start
-// halves it and the last to end restores it.
+// The bidirectional sequence ops run their two directions through run_two, and a one-direction
+// op's backward its recurrence beside its products over all steps. OpenBLAS's thread count is one
+// number for the process, so the halving is counted: the first run_two to start halves it and the
+// last to end restores it.
 //
 // OpenBLAS's worker threads do not sleep when a product ends: they spin, yielding, for about 2^28
 // cycles (OPENBLAS_THREAD_TIMEOUT) waiting for the next one. A step that ran any product on two
