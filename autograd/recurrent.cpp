@@ -329,7 +329,7 @@ public:
     void begin(const V* dgx, const V* tail, std::size_t split, const V* hs) {
         dgx_ = dgx, tail_ = tail, split_ = split, hs_ = hs;
         acc_tail_.assign(s_.G - split, 0.0);
-        publish(0);
+        if (pipelined_) publish(0);
     }
     void step_done(std::size_t n) {
         if (pipelined_) publish(static_cast<std::ptrdiff_t>(n));

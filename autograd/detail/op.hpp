@@ -362,13 +362,12 @@ void broadcast_index(const Shape& out, const std::array<Shape, N>& in, F&& f) {
     }
 }
 
-// A unary elementwise op: y = fwd(x value) for the whole array (a vectorised kernel, an xtensor
-// expression, or elementwise(f) below), and backward dx += g * df(x, y) in a plain loop,
 // exp_family(v, lim, f) is f(v) (f maps an array to the array of an xtensor expression built on
-// xsimd's exp: exp's forward; tanh and sigmoid run kernels.hpp's kernels) when every element of v is
-// within [-lim, lim], the usual case, checked with one read of v. Otherwise f runs on a copy clamped
-// to [-lim, lim] with NaNs set to 0, and the NaNs are put back: the scalar counterpart of
-// simd::bounded and simd::with_nan, for the same reason (see simd.hpp); lim is simd::kExpBound.
+// xsimd's exp; exp's forward is its one user now that tanh and sigmoid run kernels.hpp's kernels)
+// when every element of v is within [-lim, lim], the usual case, checked with one read of v.
+// Otherwise f runs on a copy clamped to [-lim, lim] with NaNs set to 0, and the NaNs are put back:
+// the scalar counterpart of simd::bounded and simd::with_nan, for the same reason (see simd.hpp);
+// lim is simd::kExpBound.
 template <class T, class F>
 xt::xarray<T> exp_family(const xt::xarray<T>& v, double lim, F f) {
     const T hi = static_cast<T>(lim), lo = -hi;
@@ -390,7 +389,9 @@ xt::xarray<T> exp_family(const xt::xarray<T>& v, double lim, F f) {
     return r;
 }
 
-// df being a scalar template lambda []<class T>(T x, T y). df may capture plain values only.
+// A unary elementwise op: y = fwd(x value) for the whole array (a vectorised kernel, an xtensor
+// expression, or elementwise(f) below), and backward dx += g * df(x, y) in a plain loop, df being a
+// scalar template lambda []<class T>(T x, T y). df may capture plain values only.
 template <class Fwd, class DF>
 Tensor unary_op(const char* op, const Tensor& x, Fwd fwd, DF df) {
     check_defined(op, x);
